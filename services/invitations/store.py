@@ -1,0 +1,450 @@
+"""All SQL of the invitations service."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.invitations.domain import BUYER_TYPES, Contact, Enrolment, RowProblem, ServiceAccount, Study
+from shared.db import Connection
+from shared.events import Event
+from shared.outbox import add_to_outbox
+
+SCHEMA = "invitations"
+
+
+def api_key_hash(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+async def create_provider(conn: Connection, provider_id: str, name: str, api_key: str) -> None:
+    await conn.execute(
+        "INSERT INTO invitations.providers (provider_id, name, api_key_hash) VALUES ($1, $2, $3)",
+        provider_id,
+        name,
+        api_key_hash(api_key),
+    )
+
+
+async def provider_for_key(conn: Connection, api_key: str) -> str | None:
+    provider_id: str | None = await conn.fetchval(
+        "SELECT provider_id FROM invitations.providers WHERE api_key_hash = $1", api_key_hash(api_key)
+    )
+    return provider_id
+
+
+async def provider_exists(conn: Connection, provider_id: str) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM invitations.providers WHERE provider_id = $1)", provider_id
+    )
+    return found
+
+
+async def create_study(conn: Connection, study: Study) -> None:
+    await conn.execute(
+        "INSERT INTO invitations.studies"
+        " (study_id, name, questionnaire_id, scheme_id, year, period_start, period_end)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        study.study_id,
+        study.name,
+        study.questionnaire_id,
+        study.scheme_id,
+        study.year,
+        study.period_start,
+        study.period_end,
+    )
+
+
+_STUDY_COLUMNS = "study_id, name, scheme_id, questionnaire_id, year, period_start, period_end"
+
+
+def _study(row: asyncpg.Record) -> Study:
+    return Study(**dict(row))
+
+
+async def get_study(conn: Connection, study_id: str) -> Study | None:
+    row = await conn.fetchrow(
+        f"SELECT {_STUDY_COLUMNS} FROM invitations.studies WHERE study_id = $1", study_id
+    )
+    return _study(row) if row is not None else None
+
+
+async def list_studies(conn: Connection, provider_id: str | None) -> list[Study]:
+    """Every study (provider_id None), or the studies the provider is enrolled in."""
+    rows = await conn.fetch(
+        f"SELECT {_STUDY_COLUMNS} FROM invitations.studies s"
+        " WHERE $1::text IS NULL OR EXISTS (SELECT 1 FROM invitations.enrolments e"
+        "   WHERE e.study_id = s.study_id AND e.provider_id = $1)"
+        " ORDER BY study_id",
+        provider_id,
+    )
+    return [_study(r) for r in rows]
+
+
+_ENROLMENT_COLUMNS = (
+    "study_id, provider_id, services, phone_option, phone_interviews, group_variants, sample_sizes,"
+    " recognition_date, period_start, period_end"
+)
+
+
+def _enrolment(row: asyncpg.Record) -> Enrolment:
+    values = dict(row)
+    values["services"] = tuple(values["services"])
+    return Enrolment(**values)
+
+
+async def save_enrolment(conn: Connection, enrolment: Enrolment, *, new: bool) -> None:
+    """Insert a new enrolment (UniqueViolationError when it exists) or replace an existing one."""
+    values = (
+        enrolment.study_id,
+        enrolment.provider_id,
+        list(enrolment.services),
+        enrolment.phone_option,
+        enrolment.phone_interviews,
+        dict(enrolment.group_variants),
+        dict(enrolment.sample_sizes),
+        enrolment.recognition_date,
+        enrolment.period_start,
+        enrolment.period_end,
+    )
+    if new:
+        await conn.execute(
+            f"INSERT INTO invitations.enrolments ({_ENROLMENT_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            *values,
+        )
+    else:
+        await conn.execute(
+            "UPDATE invitations.enrolments SET services = $3, phone_option = $4, phone_interviews = $5,"
+            " group_variants = $6, sample_sizes = $7, recognition_date = $8, period_start = $9,"
+            " period_end = $10, updated_at = now() WHERE study_id = $1 AND provider_id = $2",
+            *values,
+        )
+
+
+async def get_enrolment(conn: Connection, study_id: str, provider_id: str) -> Enrolment | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ENROLMENT_COLUMNS} FROM invitations.enrolments WHERE study_id = $1 AND provider_id = $2",
+        study_id,
+        provider_id,
+    )
+    return _enrolment(row) if row is not None else None
+
+
+async def list_enrolments(
+    conn: Connection, *, study_id: str | None = None, provider_id: str | None = None
+) -> list[Enrolment]:
+    rows = await conn.fetch(
+        f"SELECT {_ENROLMENT_COLUMNS} FROM invitations.enrolments"
+        " WHERE ($1::text IS NULL OR study_id = $1) AND ($2::text IS NULL OR provider_id = $2)"
+        " ORDER BY study_id, provider_id",
+        study_id,
+        provider_id,
+    )
+    return [_enrolment(r) for r in rows]
+
+
+async def known_duplicates(
+    conn: Connection,
+    study_id: str,
+    provider_id: str,
+    client_refs: Collection[str],
+    email_services: Collection[tuple[str, str]],
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """Which of a delivery's references and (email, service) pairs were delivered before."""
+    refs = await conn.fetch(
+        "SELECT client_ref FROM invitations.contacts"
+        " WHERE study_id = $1 AND provider_id = $2 AND client_ref = ANY($3::text[])",
+        study_id,
+        provider_id,
+        list(client_refs),
+    )
+    pairs = await conn.fetch(
+        "SELECT c.email, c.service_code FROM invitations.contacts c"
+        " JOIN unnest($3::text[], $4::text[]) AS t(email, service_code)"
+        "   ON c.email = t.email AND c.service_code = t.service_code"
+        " WHERE c.study_id = $1 AND c.provider_id = $2",
+        study_id,
+        provider_id,
+        [e for e, _ in email_services],
+        [s for _, s in email_services],
+    )
+    return {r["client_ref"] for r in refs}, {(r["email"], r["service_code"]) for r in pairs}
+
+
+async def invited_clients_by_service(conn: Connection, study_id: str, provider_id: str) -> dict[str, int]:
+    """Clients invited so far per service: what earlier deliveries put in the net sample.
+
+    Everyone but opdrachtgevers and werkgevers: the respondent types that are sampled.
+    """
+    rows = await conn.fetch(
+        "SELECT service_code, count(*) AS n FROM invitations.contacts"
+        " WHERE study_id = $1 AND provider_id = $2 AND status = 'accepted'"
+        " AND respondent_type <> ALL($3::text[]) GROUP BY service_code",
+        study_id,
+        provider_id,
+        sorted(BUYER_TYPES),
+    )
+    return {r["service_code"]: r["n"] for r in rows}
+
+
+async def lock_provider_deliveries(conn: Connection, study_id: str, provider_id: str) -> None:
+    """Serialise two deliveries of one provider, so their duplicate check sees each other."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{study_id}/{provider_id}")
+
+
+_CONTACT_COLUMNS = [
+    "contact_id",
+    "study_id",
+    "provider_id",
+    "delivery_id",
+    "row_number",
+    "status",
+    "client_ref",
+    "name",
+    "email",
+    "phone",
+    "street",
+    "house_number",
+    "postcode",
+    "city",
+    "organisation",
+    "service_code",
+    "respondent_type",
+    "client_group",
+    "variant",
+    "learning_profile",
+    "end_date",
+]
+
+
+async def record_delivery(
+    conn: Connection,
+    *,
+    delivery_id: uuid.UUID,
+    study_id: str,
+    provider_id: str,
+    file_format: str,
+    file_name: str,
+    rows_total: int,
+    problems: Sequence[RowProblem],
+    rows_rejected: int,
+    ignored_columns: Sequence[str],
+    accounting: Sequence[ServiceAccount],
+    invited: Sequence[tuple[uuid.UUID, uuid.UUID, str, Contact]],
+    sampled_out: Sequence[tuple[uuid.UUID, Contact]],
+    events: Sequence[Event],
+) -> None:
+    """Store a delivery, its contacts, the invitations and the events, in one transaction.
+
+    ``invited``: (contact_id, invitation_id, questionnaire_id, contact); ``sampled_out``:
+    (contact_id, contact), stored as such and not invited. Contacts, invitations and the
+    events go in by COPY: no round trip per row.
+    """
+    await conn.execute(
+        "INSERT INTO invitations.deliveries"
+        " (delivery_id, study_id, provider_id, rows_total, rows_accepted, problems, file_format,"
+        "  file_name, rows_rejected, rows_sampled_out, ignored_columns, accounting)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        delivery_id,
+        study_id,
+        provider_id,
+        rows_total,
+        len(invited),
+        [asdict(p) for p in problems],
+        file_format,
+        file_name,
+        rows_rejected,
+        len(sampled_out),
+        list(ignored_columns),
+        [asdict(a) for a in accounting],
+    )
+
+    def record(contact_id: uuid.UUID, status: str, c: Contact) -> tuple[Any, ...]:
+        return (
+            contact_id,
+            study_id,
+            provider_id,
+            delivery_id,
+            c.row,
+            status,
+            c.client_ref,
+            c.name,
+            c.email,
+            c.phone,
+            c.street,
+            c.house_number,
+            c.postcode,
+            c.city,
+            c.organisation,
+            c.service_code,
+            c.respondent_type,
+            c.client_group,
+            c.variant,
+            c.learning_profile,
+            c.end_date,
+        )
+
+    await conn.copy_records_to_table(
+        "contacts",
+        schema_name=SCHEMA,
+        columns=_CONTACT_COLUMNS,
+        records=[
+            *(record(contact_id, "accepted", c) for contact_id, _, _, c in invited),
+            *(record(contact_id, "sampled_out", c) for contact_id, c in sampled_out),
+        ],
+    )
+    # Contacts with an email address are emailed now; the others wait for letter or phone.
+    now = await conn.fetchval("SELECT now()")
+    await conn.copy_records_to_table(
+        "invitations",
+        schema_name=SCHEMA,
+        columns=[
+            "invitation_id",
+            "contact_id",
+            "study_id",
+            "provider_id",
+            "service_code",
+            "respondent_type",
+            "questionnaire_id",
+            "next_attempt_due_at",
+        ],
+        records=[
+            (
+                invitation_id,
+                contact_id,
+                study_id,
+                provider_id,
+                c.service_code,
+                c.respondent_type,
+                questionnaire_id,
+                now if c.email else None,
+            )
+            for contact_id, invitation_id, questionnaire_id, c in invited
+        ],
+    )
+    await add_to_outbox(conn, SCHEMA, events)
+
+
+_DELIVERY_SUMMARY = (
+    "delivery_id, study_id, provider_id, file_format, file_name, rows_total, rows_accepted,"
+    " rows_sampled_out, rows_rejected, received_at"
+)
+
+
+async def list_deliveries(conn: Connection, study_id: str, provider_id: str | None) -> list[dict[str, Any]]:
+    """A study's deliveries (one provider's, or all when provider_id is None), oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_DELIVERY_SUMMARY} FROM invitations.deliveries"
+        " WHERE study_id = $1 AND ($2::text IS NULL OR provider_id = $2) ORDER BY received_at",
+        study_id,
+        provider_id,
+    )
+    return [_jsonable(dict(r)) for r in rows]
+
+
+async def get_delivery(
+    conn: Connection, study_id: str, delivery_id: uuid.UUID, provider_id: str | None
+) -> dict[str, Any] | None:
+    """One delivery with its row report and accounting; None when it is not this provider's."""
+    row = await conn.fetchrow(
+        f"SELECT {_DELIVERY_SUMMARY}, problems, ignored_columns, accounting FROM invitations.deliveries"
+        " WHERE study_id = $1 AND delivery_id = $2 AND ($3::text IS NULL OR provider_id = $3)",
+        study_id,
+        delivery_id,
+        provider_id,
+    )
+    return _jsonable(dict(row)) if row is not None else None
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(dict(values), default=str))
+    return result
+
+
+async def claim_due_emails(conn: Connection, limit: int) -> list[asyncpg.Record]:
+    """Lock invitations whose next email is due; other schedulers skip them."""
+    return await conn.fetch(
+        "SELECT i.invitation_id, i.attempts, i.study_id, i.provider_id, i.service_code,"
+        " i.respondent_type, c.email, c.name"
+        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+        " WHERE i.next_attempt_due_at <= now() AND i.status IN ('pending', 'sent')"
+        " ORDER BY i.next_attempt_due_at LIMIT $1 FOR UPDATE OF i SKIP LOCKED",
+        limit,
+    )
+
+
+async def record_email_outcomes(
+    conn: Connection,
+    outcomes: Sequence[tuple[uuid.UUID, int, str, str, str, datetime | None]],
+) -> None:
+    """Per email: (invitation_id, attempt, message_id, outcome, smtp_reply, next_due_at)."""
+    await conn.executemany(
+        "INSERT INTO invitations.email_log (message_id, invitation_id, attempt, outcome, smtp_reply)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
+        " SET outcome = EXCLUDED.outcome, smtp_reply = EXCLUDED.smtp_reply, logged_at = now()",
+        [(mid, inv, att, outcome, reply) for inv, att, mid, outcome, reply, _ in outcomes],
+    )
+    await conn.execute(
+        "UPDATE invitations.invitations AS i SET"
+        " attempts = CASE WHEN t.outcome = 'sent' THEN t.attempt ELSE i.attempts END,"
+        " status = CASE WHEN t.outcome = 'sent' THEN 'sent'"
+        "   WHEN t.outcome = 'undeliverable' THEN 'undeliverable' ELSE i.status END,"
+        " next_attempt_due_at = t.next_due"
+        " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])"
+        "   AS t(invitation_id, attempt, outcome, next_due)"
+        " WHERE i.invitation_id = t.invitation_id",
+        [o[0] for o in outcomes],
+        [o[1] for o in outcomes],
+        [o[3] for o in outcomes],
+        [o[5] for o in outcomes],
+    )
+
+
+async def mark_responded(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> None:
+    """People who answered get no more reminders."""
+    await conn.execute(
+        "UPDATE invitations.invitations SET status = 'responded', responded_at = now(),"
+        " next_attempt_due_at = NULL WHERE invitation_id = ANY($1::uuid[])",
+        list(invitation_ids),
+    )
+
+
+async def add_events(conn: Connection, events: Sequence[Event]) -> None:
+    await add_to_outbox(conn, SCHEMA, events)
+
+
+async def progress(conn: Connection, study_id: str, provider_id: str) -> dict[str, Any]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM invitations.invitations"
+        " WHERE study_id = $1 AND provider_id = $2 GROUP BY status",
+        study_id,
+        provider_id,
+    )
+    counts = {r["status"]: r["n"] for r in rows}
+    sampled_out: int = await conn.fetchval(
+        "SELECT count(*) FROM invitations.contacts"
+        " WHERE study_id = $1 AND provider_id = $2 AND status = 'sampled_out'",
+        study_id,
+        provider_id,
+    )
+    deliveries = await conn.fetch(
+        "SELECT delivery_id, file_format, rows_total, rows_accepted, rows_sampled_out, rows_rejected,"
+        " received_at FROM invitations.deliveries"
+        " WHERE study_id = $1 AND provider_id = $2 ORDER BY received_at",
+        study_id,
+        provider_id,
+    )
+    return {
+        "invited": sum(counts.values()),
+        "by_status": counts,
+        "sampled_out": sampled_out,
+        "deliveries": [json.loads(json.dumps(dict(d), default=str)) for d in deliveries],
+    }

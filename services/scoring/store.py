@@ -1,0 +1,425 @@
+"""All SQL of the scoring service: set-based, one statement per batch and table.
+
+Lock order, so concurrent consumers (one per topic) never deadlock: every handler writes
+its facts first (sorted by invitation id), then the aggregates table by table (units,
+unit_grades, unit_answers, snapshots), each sorted by key. The benchmark rows (provider '')
+sort first within their study.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.scoring.domain import ALL_PROVIDERS, KeptResponse, ProviderKey, UnitKey, UnitTally
+from shared.db import Connection
+from shared.events import (
+    InvitationIssuedPayload,
+    InvitationUndeliverablePayload,
+    ResponseSubmittedPayload,
+    ResponseWithdrawnPayload,
+)
+
+SCHEMA = "scoring"
+
+
+def _unit(record: Any) -> UnitKey:
+    return UnitKey(
+        record["study_id"], record["provider_id"], record["service_code"], record["respondent_type"]
+    )
+
+
+# --- facts -------------------------------------------------------------------------------
+
+
+async def record_issued(conn: Connection, issued: Sequence[InvitationIssuedPayload]) -> list[UnitKey]:
+    """Keep new invitations and the study's scheme; returns the unit of each new invitation.
+
+    An invitation already known (redelivered, or its undeliverable event came first)
+    changes nothing, so it is not returned.
+    """
+    rows = sorted({p.invitation_id: p for p in issued}.values(), key=lambda p: p.invitation_id)
+    schemes = sorted({(p.study_id, p.scheme_id) for p in rows if p.scheme_id is not None})
+    if schemes:
+        await conn.execute(
+            "INSERT INTO scoring.studies (study_id, scheme_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            [s for s, _ in schemes],
+            [scheme for _, scheme in schemes],
+        )
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.issued
+            (invitation_id, study_id, provider_id, service_code, respondent_type, scheme_id, questionnaire_id)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[])
+        ON CONFLICT (invitation_id) DO NOTHING
+        RETURNING study_id, provider_id, service_code, respondent_type
+        """,
+        [p.invitation_id for p in rows],
+        [p.study_id for p in rows],
+        [p.provider_id for p in rows],
+        [p.service_code for p in rows],
+        [p.respondent_type for p in rows],
+        [p.scheme_id for p in rows],
+        [p.questionnaire_id for p in rows],
+    )
+    return [_unit(r) for r in records]
+
+
+async def record_undeliverable(
+    conn: Connection, undeliverable: Sequence[InvitationUndeliverablePayload]
+) -> list[tuple[UnitKey, bool]]:
+    """Mark invitations undeliverable; returns each changed one's unit and whether it was in
+    the net sample until now.
+
+    One upsert, so it is atomic against a concurrent ``invitations.issued`` batch: an
+    invitation not seen yet is stored as undeliverable (counted as invited and undeliverable
+    at once; its invitation, when it comes, changes nothing); one already undeliverable (a
+    second bounce) is left alone and not returned. ``xmax = 0`` only on a freshly inserted
+    row: the usual way to tell an upsert's insert from its update.
+    """
+    rows = sorted({p.invitation_id: p for p in undeliverable}.values(), key=lambda p: p.invitation_id)
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.issued AS i
+            (invitation_id, study_id, provider_id, service_code, respondent_type, undeliverable)
+        SELECT u.*, true FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u
+        ON CONFLICT (invitation_id) DO UPDATE SET undeliverable = true WHERE NOT i.undeliverable
+        RETURNING study_id, provider_id, service_code, respondent_type, xmax <> 0 AS was_counted
+        """,
+        [p.invitation_id for p in rows],
+        [p.study_id for p in rows],
+        [p.provider_id for p in rows],
+        [p.service_code for p in rows],
+        [p.respondent_type for p in rows],
+    )
+    return [(_unit(r), r["was_counted"]) for r in records]
+
+
+async def record_responses(
+    conn: Connection, responses: Sequence[tuple[ResponseSubmittedPayload, Decimal | None]]
+) -> set[uuid.UUID]:
+    """Keep new responses with their grade; returns the ids of those recorded now.
+
+    A redelivered response, a second response to the same invitation (one final response
+    each) and one already withdrawn (its tombstone holds the invitation) are not recorded.
+    """
+    rows = sorted(responses, key=lambda r: r[0].invitation_id)
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.responses
+            (response_id, invitation_id, study_id, provider_id, service_code, respondent_type,
+             questionnaire_id, questionnaire_version, mode, usable, grade, answers, submitted_at)
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::int[], $9::text[], $10::bool[], $11::numeric[],
+                             $12::jsonb[], $13::timestamptz[])
+        ON CONFLICT DO NOTHING
+        RETURNING response_id
+        """,
+        [p.response_id for p, _ in rows],
+        [p.invitation_id for p, _ in rows],
+        [p.study_id for p, _ in rows],
+        [p.provider_id for p, _ in rows],
+        [p.service_code for p, _ in rows],
+        [p.respondent_type for p, _ in rows],
+        [p.questionnaire_id for p, _ in rows],
+        [p.questionnaire_version for p, _ in rows],
+        [p.mode for p, _ in rows],
+        [p.usable for p, _ in rows],
+        [grade for _, grade in rows],
+        [p.answers for p, _ in rows],
+        [p.submitted_at for p, _ in rows],
+    )
+    return {r["response_id"] for r in records}
+
+
+async def record_withdrawals(
+    conn: Connection, withdrawals: Sequence[ResponseWithdrawnPayload]
+) -> list[KeptResponse]:
+    """Mark responses withdrawn and erase their answers; returns the ones that were counted.
+
+    A withdrawal that overtakes its response leaves a tombstone (ids only), so the response is
+    never counted when it comes. A second withdrawal, or one of a response that was never
+    kept (a second response to the same invitation), changes nothing. The upsert waits for a
+    concurrent batch inserting the same invitation, so a response and its withdrawal in flight
+    at once are never both counted.
+    """
+    rows = sorted({p.invitation_id: p for p in withdrawals}.values(), key=lambda p: p.invitation_id)
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.responses AS r (response_id, invitation_id, study_id, provider_id, withdrawn_at)
+        SELECT u.*, now() FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u
+        ON CONFLICT (invitation_id) DO UPDATE SET withdrawn_at = now()
+            WHERE r.withdrawn_at IS NULL AND r.response_id = EXCLUDED.response_id
+        RETURNING response_id, study_id, provider_id, service_code, respondent_type, questionnaire_id,
+                  questionnaire_version, usable, answers, xmax <> 0 AS was_kept
+        """,
+        [p.response_id for p in rows],
+        [p.invitation_id for p in rows],
+        [p.study_id for p in rows],
+        [p.provider_id for p in rows],
+    )
+    kept = [r for r in records if r["was_kept"]]
+    if kept:
+        await conn.execute(
+            "UPDATE scoring.responses SET answers = NULL, grade = NULL WHERE response_id = ANY($1::uuid[])",
+            sorted(r["response_id"] for r in kept),
+        )
+    return [_stored_response(r) for r in kept]
+
+
+def _stored_response(record: Any) -> KeptResponse:
+    return KeptResponse(
+        key=_unit(record),
+        questionnaire_id=record["questionnaire_id"],
+        questionnaire_version=record["questionnaire_version"],
+        usable=record["usable"],
+        answers=record["answers"],
+    )
+
+
+# --- aggregates ----------------------------------------------------------------------------
+
+
+async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -> None:
+    """Add a batch's aggregated changes: one upsert per table, rows in key order."""
+    keys = sorted(changes)
+    if not keys:
+        return
+    await conn.execute(
+        """
+        INSERT INTO scoring.units AS t
+            (study_id, provider_id, service_code, respondent_type, invited, undeliverable, usable,
+             partial, promoters, passives, detractors, grade_n, grade_sum, grade_sumsq)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
+                             $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[],
+                             $13::numeric[], $14::numeric[])
+        ON CONFLICT (study_id, provider_id, service_code, respondent_type) DO UPDATE SET
+            invited = t.invited + EXCLUDED.invited,
+            undeliverable = t.undeliverable + EXCLUDED.undeliverable,
+            usable = t.usable + EXCLUDED.usable,
+            partial = t.partial + EXCLUDED.partial,
+            promoters = t.promoters + EXCLUDED.promoters,
+            passives = t.passives + EXCLUDED.passives,
+            detractors = t.detractors + EXCLUDED.detractors,
+            grade_n = t.grade_n + EXCLUDED.grade_n,
+            grade_sum = t.grade_sum + EXCLUDED.grade_sum,
+            grade_sumsq = t.grade_sumsq + EXCLUDED.grade_sumsq,
+            version = gen_random_uuid()
+        """,
+        *_key_columns(keys),
+        [changes[k].invited for k in keys],
+        [changes[k].undeliverable for k in keys],
+        [changes[k].usable for k in keys],
+        [changes[k].partial for k in keys],
+        [changes[k].promoters for k in keys],
+        [changes[k].passives for k in keys],
+        [changes[k].detractors for k in keys],
+        [changes[k].grade_n for k in keys],
+        [changes[k].grade_sum for k in keys],
+        [changes[k].grade_sumsq for k in keys],
+    )
+    grades = sorted((k, g, c) for k in keys for g, c in changes[k].grades.items() if c)
+    if grades:
+        await conn.execute(
+            """
+            INSERT INTO scoring.unit_grades AS t
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::int[])
+            ON CONFLICT (study_id, provider_id, service_code, respondent_type, grade) DO UPDATE SET
+                n = t.n + EXCLUDED.n
+            """,
+            *_key_columns(k for k, _, _ in grades),
+            [g for _, g, _ in grades],
+            [c for _, _, c in grades],
+        )
+    answers = sorted(
+        (k, question, answer, count, changes[k].question_types.get(question, "unknown"))
+        for k in keys
+        for question, counts in changes[k].answers.items()
+        for answer, count in counts.items()
+        if count
+    )
+    if answers:
+        await conn.execute(
+            """
+            INSERT INTO scoring.unit_answers AS t
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                 $7::int[], $8::text[])
+            ON CONFLICT (study_id, provider_id, service_code, respondent_type, question_id, answer)
+                DO UPDATE SET n = t.n + EXCLUDED.n
+            """,
+            *_key_columns(a[0] for a in answers),
+            [a[1] for a in answers],
+            [a[2] for a in answers],
+            [a[3] for a in answers],
+            [a[4] for a in answers],
+        )
+
+
+def _key_columns(keys: Iterable[UnitKey]) -> tuple[list[str], list[str], list[str], list[str]]:
+    listed = list(keys)
+    return (
+        [k.study_id for k in listed],
+        [k.provider_id for k in listed],
+        [k.service_code for k in listed],
+        [k.respondent_type for k in listed],
+    )
+
+
+async def stamp_snapshots(conn: Connection, providers: Sequence[ProviderKey]) -> dict[ProviderKey, datetime]:
+    """The new snapshot moment (as_of) of each provider: strictly later than its previous one,
+    even if the clock steps back, so reporting can keep the newest by comparing moments."""
+    keys = sorted(set(providers))
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.snapshots AS s (study_id, provider_id, as_of)
+        SELECT p.*, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS p
+        ON CONFLICT (study_id, provider_id) DO UPDATE SET
+            as_of = greatest(clock_timestamp(), s.as_of + interval '1 microsecond')
+        RETURNING study_id, provider_id, as_of
+        """,
+        [k.study_id for k in keys],
+        [k.provider_id for k in keys],
+    )
+    return {ProviderKey(r["study_id"], r["provider_id"]): r["as_of"] for r in records}
+
+
+async def latest_snapshot_moments(conn: Connection, study_id: str) -> dict[str, datetime]:
+    records = await conn.fetch(
+        "SELECT provider_id, as_of FROM scoring.snapshots WHERE study_id = $1", study_id
+    )
+    return {r["provider_id"]: r["as_of"] for r in records}
+
+
+async def schemes_of(conn: Connection, study_ids: Iterable[str]) -> dict[str, str]:
+    """The scheme of each study that has one (from its invitations)."""
+    records = await conn.fetch(
+        "SELECT study_id, scheme_id FROM scoring.studies WHERE study_id = ANY($1::text[])",
+        sorted(set(study_ids)),
+    )
+    return {r["study_id"]: r["scheme_id"] for r in records}
+
+
+@dataclass(frozen=True)
+class KeptUnit:
+    """A unit's row: its counts, its exact grade sums and its version."""
+
+    version: uuid.UUID
+    counts: dict[str, int]
+    grade_sums: tuple[int, Decimal, Decimal]
+
+
+@dataclass(frozen=True)
+class KeptUnits:
+    """Units as kept, with the exact grade sums the units table holds beside the grade counts."""
+
+    tallies: dict[UnitKey, UnitTally]
+    grade_sums: dict[UnitKey, tuple[int, Decimal, Decimal]]
+
+
+_PROVIDERS = "(study_id, provider_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+_UNITS = (
+    "(study_id, provider_id, service_code, respondent_type)"
+    " IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))"
+)
+
+
+async def unit_rows(conn: Connection, providers: Iterable[ProviderKey]) -> dict[UnitKey, KeptUnit]:
+    """The unit rows (counts and version) of these providers; ``benchmark_of(study)`` for a benchmark."""
+    keys = sorted(set(providers))
+    records = await conn.fetch(
+        f"SELECT * FROM scoring.units WHERE {_PROVIDERS}",
+        [k.study_id for k in keys],
+        [k.provider_id for k in keys],
+    )
+    return {
+        _unit(r): KeptUnit(
+            r["version"],
+            {name: r[name] for name in UnitTally.COUNTS},
+            (r["grade_n"], r["grade_sum"], r["grade_sumsq"]),
+        )
+        for r in records
+    }
+
+
+async def unit_details(conn: Connection, units: Iterable[UnitKey]) -> dict[UnitKey, UnitTally]:
+    """The grade and answer counts of these units (as tallies without their counts)."""
+    keys = sorted(set(units))
+    if not keys:
+        return {}
+    return await _details(conn, _UNITS, _key_columns(keys))
+
+
+async def study_units(conn: Connection, study_id: str) -> KeptUnits:
+    """Every unit of a study, the benchmark's included, read in full."""
+    records = await conn.fetch("SELECT * FROM scoring.units WHERE study_id = $1", study_id)
+    tallies = await _details(conn, "study_id = $1", (study_id,))
+    sums: dict[UnitKey, tuple[int, Decimal, Decimal]] = {}
+    for r in records:
+        key = _unit(r)
+        tally = tallies.setdefault(key, UnitTally())
+        for name in UnitTally.COUNTS:
+            setattr(tally, name, r[name])
+        sums[key] = (r["grade_n"], r["grade_sum"], r["grade_sumsq"])
+    return KeptUnits(tallies, sums)
+
+
+async def _details(conn: Connection, where: str, args: Sequence[Any]) -> dict[UnitKey, UnitTally]:
+    grades = await conn.fetch(
+        f"SELECT study_id, provider_id, service_code, respondent_type, grade, n"
+        f" FROM scoring.unit_grades WHERE {where} AND n <> 0",
+        *args,
+    )
+    answers = await conn.fetch(
+        f"SELECT study_id, provider_id, service_code, respondent_type, question_id, answer, n, question_type"
+        f" FROM scoring.unit_answers WHERE {where} AND n <> 0",
+        *args,
+    )
+    tallies: dict[UnitKey, UnitTally] = {}
+    for r in grades:
+        tallies.setdefault(_unit(r), UnitTally()).grades[r["grade"]] = r["n"]
+    for r in answers:
+        tally = tallies.setdefault(_unit(r), UnitTally())
+        tally.answers.setdefault(r["question_id"], {})[r["answer"]] = r["n"]
+        tally.question_types[r["question_id"]] = r["question_type"]
+    return tallies
+
+
+# --- recompute: the facts ---------------------------------------------------------------------
+
+
+async def invitation_counts(conn: Connection, study_id: str) -> dict[UnitKey, tuple[int, int]]:
+    """Per unit how many invitations were issued and how many of them proved undeliverable."""
+    records = await conn.fetch(
+        """
+        SELECT study_id, provider_id, service_code, respondent_type,
+               count(*) AS invited, count(*) FILTER (WHERE undeliverable) AS undeliverable
+        FROM scoring.issued WHERE study_id = $1
+        GROUP BY study_id, provider_id, service_code, respondent_type
+        """,
+        study_id,
+    )
+    return {_unit(r): (r["invited"], r["undeliverable"]) for r in records}
+
+
+async def kept_responses(conn: Connection, study_id: str) -> list[KeptResponse]:
+    """Every response of a study that counts: kept and not withdrawn."""
+    records = await conn.fetch(
+        """
+        SELECT study_id, provider_id, service_code, respondent_type, questionnaire_id,
+               questionnaire_version, usable, answers
+        FROM scoring.responses WHERE study_id = $1 AND withdrawn_at IS NULL
+        ORDER BY invitation_id
+        """,
+        study_id,
+    )
+    return [_stored_response(r) for r in records]
+
+
+def benchmark_of(study_id: str) -> ProviderKey:
+    return ProviderKey(study_id, ALL_PROVIDERS)

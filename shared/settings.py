@@ -1,0 +1,73 @@
+"""Settings every service reads, from environment variables prefixed ``TEVREDEN_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["invitations", "responses", "scoring", "reporting"]
+
+# Default HTTP port per service, so four processes on one machine do not collide.
+DEFAULT_HTTP_PORTS: dict[str, int] = {
+    "invitations": 8001,
+    "responses": 8002,
+    "scoring": 8003,
+    "reporting": 8004,
+}
+
+
+class Settings(BaseSettings):
+    """One flat set of settings; each service reads the ones it needs."""
+
+    model_config = SettingsConfigDict(env_prefix="TEVREDEN_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/tevreden"
+    database_pool_size: int = Field(default=8, ge=1)
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_partitions: int = Field(default=6, ge=1)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_sender: str = "Tevredenheidsonderzoek <onderzoek@tevreden.example>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_concurrency: int = Field(default=8, ge=1)
+    # A 4xx reply (try again later) is retried after this long.
+    smtp_retry_after_seconds: float = Field(default=300.0, ge=0)
+    # Where respondents reach the questionnaire (the responses service's public address).
+    public_base_url: str = "http://127.0.0.1:8002"
+    # Invitation tokens are HMAC(token_secret, invitation_id): never stored, only their hash.
+    token_secret: SecretStr = SecretStr("change-me-in-production")
+    admin_api_key: SecretStr = SecretStr("admin-change-me")
+    # Responses service: the callcentre's key for the interview API; where the spoken
+    # questions (WAV, low-threshold questionnaires) are written and served from (/audio/);
+    # a token bucket per client address on /q/* (the proxy limits too; loopback is exempt).
+    callcentre_api_key: SecretStr = SecretStr("callcentre-change-me")
+    audio_dir: Path = Path("audio")
+    questionnaire_rate_per_second: float = Field(default=5.0, gt=0)
+    questionnaire_rate_burst: int = Field(default=60, ge=1)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    report_dir: Path = Path("reports")
+    # Reminder timing (herinnering); 7 days by default, seconds in the demo.
+    reminder_after_seconds: float = Field(default=7 * 24 * 3600, ge=0)
+    max_reminders: int = Field(default=1, ge=0)
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0)
+    consumer_max_attempts: int = Field(default=3, ge=1)
+    consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+
+    def port_for(self, service: str) -> int:
+        """The HTTP port of ``service``: the explicit setting, else its default."""
+        return self.http_port if self.http_port is not None else DEFAULT_HTTP_PORTS[service]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,140 @@
+"""A person answers in a real browser: delivery → email → questionnaire → report.
+
+Drives Debian's Chromium through Playwright against the four real service
+processes; screenshots of every page land in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tevreden.stack import LocalStack, local_stack
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, Chromium reaches for Google's hosts at start and this machine refuses them.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: apt-get install chromium (.ci/run does it)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with local_stack(workdir=tmp_path_factory.mktemp("browser-stack")) as started:
+        yield started
+
+
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def deliver_one_contact(stack: LocalStack, email: str) -> None:
+    admin = {"X-API-Key": stack.admin_api_key}
+    with httpx.Client(base_url=stack.url("invitations"), timeout=10) as http:
+        http.post(
+            "/api/studies", json={"study_id": "browser", "name": "Browser"}, headers=admin
+        ).raise_for_status()
+        created = http.post(
+            "/api/providers", json={"provider_id": "PB", "name": "Werkt Assen"}, headers=admin
+        )
+        key = created.json()["api_key"]
+        http.post(
+            "/api/studies/browser/deliveries",
+            content=f"client_ref,name,email,service\nB1,Anna de Vries,{email},3\n".encode(),
+            headers={"X-API-Key": key, "Content-Type": "text/csv"},
+        ).raise_for_status()
+
+
+def link_from_mail(stack: LocalStack, email: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for mail in stack.infra.smtp.messages:
+            if mail.message["To"] == email:
+                found = re.search(
+                    r"(http://\S+/q/[A-Za-z0-9_-]+)", mail.message.get_body(("plain",)).get_content()
+                )
+                assert found is not None
+                return found.group(1)
+        time.sleep(0.2)
+    raise TimeoutError(f"no invitation reached {email}")
+
+
+def summary_row(stack: LocalStack) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{stack.url('reporting')}/api/studies/browser/summary", timeout=5).json()
+        if rows and rows[0]["completed"] == 1:
+            return dict(rows[0])
+        time.sleep(0.2)
+    raise TimeoutError("the response never reached the report")
+
+
+def test_a_person_answers_in_a_browser_and_the_grade_reaches_the_report(
+    stack: LocalStack, browser: Browser
+) -> None:
+    email = "anna@browser.example"
+    deliver_one_contact(stack, email)
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone: mobile first
+    page.goto(link_from_mail(stack, email))
+    shoot(page, "thin-path-1-questionnaire")
+    page.get_by_label("8", exact=True).check()
+    page.get_by_label("Ja", exact=True).check()
+    page.get_by_role("button", name="Versturen").click()
+    page.wait_for_selector("text=Bedankt")
+    shoot(page, "thin-path-2-thanks")
+    row = summary_row(stack)
+    assert (row["net_sample"], row["completed"], row["mean_grade"]) == (1, 1, 8.0)
+    page.goto(f"{stack.url('reporting')}/reports/browser/PB")
+    shoot(page, "thin-path-3-report")
+    assert "8,0" in page.inner_text("table")
+
+
+def test_a_missing_answer_is_shown_beside_its_question_in_the_browser(
+    stack: LocalStack, browser: Browser
+) -> None:
+    email = "bram@browser.example"
+    admin = {"X-API-Key": stack.admin_api_key}
+    with httpx.Client(base_url=stack.url("invitations"), timeout=10) as http:
+        key = http.post(
+            "/api/providers", json={"provider_id": "PC", "name": "Loopbaan Delft"}, headers=admin
+        ).json()["api_key"]
+        http.post(
+            "/api/studies/browser/deliveries",
+            content=f"client_ref,email,service\nC1,{email},5\n".encode(),
+            headers={"X-API-Key": key, "Content-Type": "text/csv"},
+        ).raise_for_status()
+    page = browser.new_page()
+    page.goto(link_from_mail(stack, email))
+    page.get_by_label("7", exact=True).check()
+    page.get_by_role("button", name="Versturen").click()
+    error = page.locator("#e-recommend")
+    assert error.inner_text() == "Kies een antwoord."
+    assert page.locator("#q-recommend").get_attribute("aria-describedby") == "e-recommend"
+    assert page.get_by_label("7", exact=True).is_checked()  # what was right is kept
+    shoot(page, "thin-path-4-validation")

@@ -1,0 +1,3 @@
+from tevreden.cli import main
+
+main()

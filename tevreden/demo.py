@@ -1,0 +1,350 @@
+"""``tevreden demo``: a realistic panel through the whole pipeline, checked at the end.
+
+Starts the local infrastructure and the four services, delivers every provider's
+contact list over the provider API, lets simulated respondents read their email
+from the SMTP server and answer on the real questionnaire pages (some only after
+the reminder), waits until the scores settle, and prints a summary per provider
+that it checks against what the simulated respondents answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tevreden.panel import Person, Provider, generate_panel
+from tevreden.stack import LocalStack, local_stack
+
+STUDY_ID = "bow-2026"
+LINK = re.compile(r"(http://\S+/q/[A-Za-z0-9_-]+)")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    output: Path = Path("demo-output")
+    providers: int = 24
+    contacts: int = 2400
+    seed: int = 2026
+    reminder_after_seconds: float = 6.0
+    timeout_seconds: float = 600.0
+
+
+@dataclass
+class ProviderFigures:
+    provider_id: str
+    net_sample: int
+    completed: int
+    response_rate: float | None
+    mean_grade: float | None
+
+
+@dataclass
+class DemoResult:
+    figures: list[ProviderFigures]
+    expected: list[ProviderFigures]
+    mismatches: list[str]
+    reminded_after_answering: int
+    emails: int
+    report_dir: Path
+    problems_reported: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and self.reminded_after_answering == 0
+
+
+@dataclass
+class _Simulation:
+    people_by_email: dict[str, Person]
+    handled_messages: set[str] = field(default_factory=set)
+    reminders_to_answered: int = 0
+    answered: int = 0
+
+
+def run_demo_cli(config: DemoConfig) -> int:
+    console = Console()
+    console.print(f"[bold]Tevreden demo[/]: {config.providers} providers, ~{config.contacts} contacts")
+    result = run_demo(config, console=console)
+    _print_summary(console, result)
+    return 0 if result.ok else 1
+
+
+def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
+    console = console or Console(quiet=True)
+    config.output.mkdir(parents=True, exist_ok=True)
+    panel = generate_panel(config.providers, config.contacts, config.seed)
+    started = time.monotonic()
+    with console.status("Starting PostgreSQL, the broker, the SMTP server and four services…"):
+        stack_cm = local_stack(
+            report_dir=config.output / "reports",
+            workdir=config.output / "logs",
+            settings={"TEVREDEN_REMINDER_AFTER_SECONDS": str(config.reminder_after_seconds)},
+        )
+        stack = stack_cm.__enter__()
+    try:
+        result = asyncio.run(_drive(stack, panel, config, console))
+    finally:
+        stack_cm.__exit__(None, None, None)
+    result.seconds = time.monotonic() - started
+    _write_summary_csv(config.output / "summary.csv", result.figures)
+    return result
+
+
+async def _drive(
+    stack: LocalStack, panel: list[Provider], config: DemoConfig, console: Console
+) -> DemoResult:
+    sim = _Simulation({p.email: p for provider in panel for p in provider.people})
+    planned = sum(1 for person in sim.people_by_email.values() if person.answers_at_attempt)
+    reminders_expected = sum(1 for person in sim.people_by_email.values() if person.answers_at_attempt != 1)
+    # Idle connections are dropped before the server's keep-alive (5 s) can close them
+    # under a request in flight, as a browser does.
+    limits = httpx.Limits(max_connections=32, keepalive_expiry=1.0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        with _progress(console) as progress:
+            deliver = progress.add_task("Contact lists delivered", total=len(panel))
+            problems = await _deliver_all(http, stack, panel, lambda: progress.advance(deliver))
+            emails = progress.add_task(
+                "Emails read (invitations + reminders)", total=len(sim.people_by_email) + reminders_expected
+            )
+            answers = progress.add_task("Questionnaires answered on the web", total=planned)
+            settle = progress.add_task("Scores settled (providers)", total=len(panel))
+            deadline = time.monotonic() + config.timeout_seconds
+            expected = _expected_figures(panel)
+            figures: list[ProviderFigures] = []
+            while time.monotonic() < deadline:
+                await _answer_new_mail(http, stack, sim)
+                progress.update(emails, completed=len(sim.handled_messages))
+                progress.update(answers, completed=sim.answered)
+                figures = await _fetch_figures(http, stack)
+                settled = _settled(figures, expected)
+                progress.update(settle, completed=settled)
+                if (
+                    settled == len(panel)
+                    and len(sim.handled_messages) >= len(sim.people_by_email) + reminders_expected
+                ):
+                    break
+                await asyncio.sleep(0.3)
+    return DemoResult(
+        figures=figures,
+        expected=expected,
+        mismatches=_compare(figures, expected),
+        reminded_after_answering=sim.reminders_to_answered,
+        emails=len(sim.handled_messages),
+        report_dir=stack.report_dir,
+        problems_reported=problems,
+    )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+async def _deliver_all(
+    http: httpx.AsyncClient, stack: LocalStack, panel: list[Provider], advance: Callable[[], None]
+) -> int:
+    """Register the study, the providers and their enrolments (admin), then each provider
+    delivers its CSV.
+
+    The study runs under the Blik op Werk scheme (its diensten, period and rules check the
+    deliveries) but names the minimal questionnaire, the one the simulated respondents fill in.
+    """
+    base = stack.url("invitations")
+    admin = {"X-API-Key": stack.admin_api_key}
+    study = {
+        "study_id": STUDY_ID,
+        "name": "Blik op Werk 2026",
+        "scheme_id": "bow",
+        "year": 2026,
+        "questionnaire_id": "minimal-v1",
+    }
+    (await http.post(f"{base}/api/studies", json=study, headers=admin)).raise_for_status()
+    problems = 0
+    for provider in panel:
+        created = await http.post(
+            f"{base}/api/providers",
+            json={"provider_id": provider.provider_id, "name": provider.name},
+            headers=admin,
+        )
+        created.raise_for_status()
+        provider.api_key = created.json()["api_key"]
+        enrolment = {"provider_id": provider.provider_id, "services": provider.service_codes()}
+        (
+            await http.post(f"{base}/api/studies/{STUDY_ID}/enrolments", json=enrolment, headers=admin)
+        ).raise_for_status()
+        receipt = await http.post(
+            f"{base}/api/studies/{STUDY_ID}/deliveries",
+            content=provider.delivery_csv().encode(),
+            headers={"X-API-Key": provider.api_key, "Content-Type": "text/csv"},
+        )
+        receipt.raise_for_status()
+        problems += len(receipt.json()["problems"])
+        advance()
+    return problems
+
+
+async def _answer_new_mail(http: httpx.AsyncClient, stack: LocalStack, sim: _Simulation) -> None:
+    """Each simulated person reads new mail and answers when they mean to."""
+    new = [m for m in stack.infra.smtp.messages if m.message["Message-ID"] not in sim.handled_messages]
+    semaphore = asyncio.Semaphore(16)
+
+    async def handle(mail: Any) -> None:
+        async with semaphore:
+            await _read_one(http, sim, mail)
+
+    await asyncio.gather(*(handle(m) for m in new))
+
+
+async def _read_one(http: httpx.AsyncClient, sim: _Simulation, mail: Any) -> None:
+    message = mail.message
+    person = sim.people_by_email[str(message["To"])]
+    attempt = int(str(message["Message-ID"]).split(".")[1].split("@")[0])
+    if person.answered and attempt > 1:
+        sim.reminders_to_answered += 1
+    if person.answers_at_attempt == attempt and not person.answered:
+        body = message.get_body(("plain",)).get_content()
+        await _answer(http, LINK.search(body).group(1), person)  # type: ignore[union-attr]
+        person.answered = True
+        sim.answered += 1
+    sim.handled_messages.add(message["Message-ID"])
+
+
+async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
+    page = await http.get(link)
+    page.raise_for_status()
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert csrf is not None, "questionnaire page without a CSRF token"
+    done = await http.post(
+        link, data={"csrf": csrf.group(1), "grade": str(person.grade), "recommend": person.recommend}
+    )
+    done.raise_for_status()
+    assert "Bedankt" in done.text
+
+
+async def _fetch_figures(http: httpx.AsyncClient, stack: LocalStack) -> list[ProviderFigures]:
+    response = await http.get(f"{stack.url('reporting')}/api/studies/{STUDY_ID}/summary")
+    if response.status_code != 200:
+        return []
+    return [
+        ProviderFigures(
+            provider_id=row["provider_id"],
+            net_sample=row["net_sample"],
+            completed=row["completed"],
+            response_rate=row["response_rate"],
+            mean_grade=row["mean_grade"],
+        )
+        for row in response.json()
+    ]
+
+
+def _expected_figures(panel: list[Provider]) -> list[ProviderFigures]:
+    """What the simulated respondents will have answered, computed independently."""
+    expected = []
+    for provider in panel:
+        grades = [p.grade for p in provider.people if p.answers_at_attempt]
+        net = len(provider.people)
+        expected.append(
+            ProviderFigures(
+                provider.provider_id,
+                net,
+                len(grades),
+                len(grades) / net if net else None,
+                sum(grades) / len(grades) if grades else None,
+            )
+        )
+    return expected
+
+
+def _settled(figures: list[ProviderFigures], expected: list[ProviderFigures]) -> int:
+    by_id = {f.provider_id: f for f in figures}
+    return sum(
+        1
+        for e in expected
+        if e.provider_id in by_id
+        and (by_id[e.provider_id].net_sample, by_id[e.provider_id].completed) == (e.net_sample, e.completed)
+    )
+
+
+def _compare(figures: list[ProviderFigures], expected: list[ProviderFigures]) -> list[str]:
+    by_id = {f.provider_id: f for f in figures}
+    mismatches = []
+    for e in expected:
+        got = by_id.get(e.provider_id)
+        if got is None:
+            mismatches.append(f"{e.provider_id}: no figures")
+            continue
+        for name in ("net_sample", "completed", "response_rate", "mean_grade"):
+            want, have = getattr(e, name), getattr(got, name)
+            if not _same(want, have):
+                mismatches.append(f"{e.provider_id}: {name} is {have}, simulated respondents give {want}")
+    return mismatches
+
+
+def _same(a: float | int | None, b: float | int | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < 1e-9
+
+
+def _write_summary_csv(path: Path, figures: list[ProviderFigures]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["provider_id", "net_sample", "completed", "response_rate", "mean_grade"])
+        for row in figures:
+            writer.writerow(
+                [row.provider_id, row.net_sample, row.completed, row.response_rate, row.mean_grade]
+            )
+
+
+def _print_summary(console: Console, result: DemoResult) -> None:
+    table = Table(title=f"Study {STUDY_ID}: figures per provider (reports in {result.report_dir})")
+    for column in ("Provider", "Net sample", "Completed", "Response %", "Mean grade"):
+        table.add_column(column, justify="right" if column != "Provider" else "left")
+    for f in sorted(result.figures, key=lambda f: f.provider_id):
+        table.add_row(
+            f.provider_id,
+            str(f.net_sample),
+            str(f.completed),
+            f"{f.response_rate * 100:.1f}" if f.response_rate is not None else "–",
+            f"{f.mean_grade:.2f}" if f.mean_grade is not None else "–",
+        )
+    totals_net = sum(f.net_sample for f in result.figures)
+    totals_done = sum(f.completed for f in result.figures)
+    table.add_section()
+    table.add_row(
+        "All", str(totals_net), str(totals_done), f"{100 * totals_done / max(totals_net, 1):.1f}", ""
+    )
+    console.print(table)
+    console.print(
+        f"{result.emails} emails read, {result.problems_reported} bad rows reported back to providers, "
+        f"{result.seconds:.0f} s in all."
+    )
+    if result.ok:
+        console.print(
+            "[bold green]✓ Every figure matches what the simulated respondents answered, "
+            "and nobody who answered was reminded.[/]"
+        )
+    else:
+        for line in result.mismatches[:20]:
+            console.print(f"[red]✗ {line}[/]")
+        if result.reminded_after_answering:
+            console.print(
+                f"[red]✗ {result.reminded_after_answering} reminders went to people who had answered[/]"
+            )
