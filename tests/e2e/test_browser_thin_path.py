@@ -54,21 +54,40 @@ def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def deliver_one_contact(stack: LocalStack, email: str) -> None:
+STUDY = {
+    "study_id": "browser",
+    "name": "Blik op Werk, browser",
+    "scheme_id": "bow",
+    "year": 2026,
+    "questionnaire_id": "minimal-v1",
+}
+
+
+def enrolled_provider(stack: LocalStack, provider_id: str, name: str, service: str) -> str:
+    """Register the provider, enrol it in the study for one dienst; its API key."""
     admin = {"X-API-Key": stack.admin_api_key}
     with httpx.Client(base_url=stack.url("invitations"), timeout=10) as http:
-        http.post(
-            "/api/studies", json={"study_id": "browser", "name": "Browser"}, headers=admin
-        ).raise_for_status()
-        created = http.post(
-            "/api/providers", json={"provider_id": "PB", "name": "Werkt Assen"}, headers=admin
-        )
-        key = created.json()["api_key"]
+        if http.get("/api/studies/browser", headers=admin).status_code == 404:
+            http.post("/api/studies", json=STUDY, headers=admin).raise_for_status()
+        created = http.post("/api/providers", json={"provider_id": provider_id, "name": name}, headers=admin)
+        created.raise_for_status()
+        enrolment = {"provider_id": provider_id, "services": [service]}
+        http.post("/api/studies/browser/enrolments", json=enrolment, headers=admin).raise_for_status()
+        return str(created.json()["api_key"])
+
+
+def deliver(stack: LocalStack, api_key: str, csv_text: str) -> None:
+    with httpx.Client(base_url=stack.url("invitations"), timeout=10) as http:
         http.post(
             "/api/studies/browser/deliveries",
-            content=f"client_ref,name,email,service\nB1,Anna de Vries,{email},3\n".encode(),
-            headers={"X-API-Key": key, "Content-Type": "text/csv"},
+            content=csv_text.encode(),
+            headers={"X-API-Key": api_key, "Content-Type": "text/csv"},
         ).raise_for_status()
+
+
+def deliver_one_contact(stack: LocalStack, email: str) -> None:
+    key = enrolled_provider(stack, "PB", "Werkt Assen", "3")
+    deliver(stack, key, f"client_ref,name,email,service\nB1,Anna de Vries,{email},3\n")
 
 
 def link_from_mail(stack: LocalStack, email: str) -> str:
@@ -119,16 +138,8 @@ def test_a_missing_answer_is_shown_beside_its_question_in_the_browser(
     stack: LocalStack, browser: Browser
 ) -> None:
     email = "bram@browser.example"
-    admin = {"X-API-Key": stack.admin_api_key}
-    with httpx.Client(base_url=stack.url("invitations"), timeout=10) as http:
-        key = http.post(
-            "/api/providers", json={"provider_id": "PC", "name": "Loopbaan Delft"}, headers=admin
-        ).json()["api_key"]
-        http.post(
-            "/api/studies/browser/deliveries",
-            content=f"client_ref,email,service\nC1,{email},5\n".encode(),
-            headers={"X-API-Key": key, "Content-Type": "text/csv"},
-        ).raise_for_status()
+    key = enrolled_provider(stack, "PC", "Loopbaan Delft", "5")
+    deliver(stack, key, f"client_ref,name,email,service\nC1,Bram Bakker,{email},5\n")
     page = browser.new_page()
     page.goto(link_from_mail(stack, email))
     page.get_by_label("7", exact=True).check()
