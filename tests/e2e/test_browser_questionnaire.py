@@ -9,7 +9,6 @@ or critical violations). A screenshot of each page lands in ``test-artifacts/``.
 from __future__ import annotations
 
 import secrets
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -24,39 +23,13 @@ from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.conftest import MakeSettings
 from tests.polling import eventually
+from tests.seeds import ASPECTS
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium reaches for Google's hosts at start and this machine refuses them.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}  # mobile first
 
-ASPECTS = [
-    "aspect_expertise",
-    "aspect_understanding",
-    "aspect_attention",
-    "aspect_taken_seriously",
-    "aspect_appointments",
-    "aspect_location",
-    "aspect_reachability",
-    "aspect_intake_speed",
-    "aspect_response_speed",
-    "aspect_plan",
-    "aspect_fit",
-    "aspect_information",
-    "aspect_job_help",
-]
 CLIENT_ANSWERS: dict[str, Any] = {
     "grade": "8",
     "recommended": "ja",

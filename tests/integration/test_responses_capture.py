@@ -25,30 +25,14 @@ from shared.runtime import ServiceRuntime
 from shared.tokens import format_short_code, short_code, token_hash
 from tests.conftest import MakeSettings
 from tests.polling import eventually
+from tests.seeds import ASPECTS as BOW_ASPECTS
 
 pytestmark = pytest.mark.integration
 
 CALLCENTRE_KEY = "test-callcentre-key"
 ADMIN = {"X-API-Key": "test-admin-key"}
 CALLCENTRE = {"X-API-Key": CALLCENTRE_KEY}
-ASPECTS = {
-    q: "tevreden"
-    for q in (
-        "aspect_expertise",
-        "aspect_understanding",
-        "aspect_attention",
-        "aspect_taken_seriously",
-        "aspect_appointments",
-        "aspect_location",
-        "aspect_reachability",
-        "aspect_intake_speed",
-        "aspect_response_speed",
-        "aspect_plan",
-        "aspect_fit",
-        "aspect_information",
-        "aspect_job_help",
-    )
-}
+ASPECTS = dict.fromkeys(BOW_ASPECTS, "tevreden")
 REGULAR_ANSWERS: dict[str, Any] = {
     "grade": "8",
     "recommended": "ja",
