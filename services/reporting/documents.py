@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.reporting.domain import Report, is_safe_id
+from services.reporting.model import Figure, ReportDocument, Table
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -48,3 +49,69 @@ def write_reports(documents: Sequence[tuple[Path, Report]]) -> None:
     """Render and write a batch of reports (blocking: run it in a worker thread)."""
     for path, report in documents:
         write_atomically(path, render(report))
+
+
+# --- the full report: HTML, PDF, CSV and XLSX --------------------------------------------------
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_document(doc: ReportDocument, *, pdf: bool = False) -> str:
+    """The report as HTML; ``pdf``: the print edition (the appendix of answer counts left to the
+    HTML and the exports, which keeps a PDF to the pages a reader turns)."""
+    return _templates.get_template("document.html").render(doc=doc, pdf=pdf)
+
+
+def render_pdf(html: str) -> bytes:
+    """HTML → PDF with weasyprint (charts stay vector graphics). Nothing is fetched: no base URL."""
+    import weasyprint  # imported here: loading pango costs ~0.5 s, only the PDF path needs it
+
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
+    return pdf
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading quote."""
+    return "'" + cell if cell.startswith(DANGEROUS_PREFIXES) else cell
+
+
+def export_rows(doc: ReportDocument) -> list[list[str]]:
+    """Every table and figure of the report as rows: (section, what, category, value, benchmark, n)."""
+    rows = [["onderdeel", "tabel of figuur", "categorie", "waarde", "alle deelnemers", "n"]]
+    for section in doc.sections:
+        for block in section.blocks:
+            if isinstance(block, Figure):
+                name = f"fig. {block.number} {block.title}"
+                if block.suppressed:
+                    rows.append([section.title, name, "niet getoond", "", "", ""])
+                for r in block.rows:
+                    rows.append([section.title, name, r.label, r.own_text, r.benchmark_text, str(block.n)])
+            elif isinstance(block, Table):
+                for row in block.rows:
+                    if len(row) > 1:
+                        for column, cell in zip(block.columns[1:], row[1:], strict=False):
+                            rows.append([section.title, block.caption, f"{row[0]} – {column}", cell, "", ""])
+    return [[neutralise(c) for c in row] for row in rows]
+
+
+def render_csv(doc: ReportDocument) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerows(export_rows(doc))  # ; : Dutch Excel reads decimal commas
+    return out.getvalue()
+
+
+def render_xlsx(doc: ReportDocument) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Rapport")
+    for row in export_rows(doc):
+        sheet.append(row)  # strings only: never a formula, and dangerous starts already quoted
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
