@@ -389,7 +389,7 @@ class ReportPublishedPayload(Payload):
     study_id: SafeId
     provider_id: SafeId
     report_version: int
-    kind: Literal["html"] = "html"
+    kind: Literal["html", "pdf"] = "html"  # pdf: a kept version (HTML, PDF, CSV, XLSX) after fieldwork
     status: Literal["draft", "final"] = "draft"
 
 

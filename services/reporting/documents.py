@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.reporting.domain import Report, is_safe_id
-from services.reporting.model import Figure, ReportDocument, Table
+from services.reporting.model import Figure, RegisterEntry, ReportDocument, Table
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -115,3 +115,44 @@ def render_xlsx(doc: ReportDocument) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def write_documents(pages: Sequence[tuple[Path, ReportDocument]]) -> None:
+    """Render and write live HTML reports (blocking: run it in a worker thread)."""
+    for path, doc in pages:
+        write_atomically(path, render_document(doc))
+
+
+def version_folder(report_dir: Path, study_id: str, provider_id: str) -> Path:
+    """``<report_dir>/<study_id>/<provider_id>/``: one ``v<N>`` folder per kept version."""
+    if not (is_safe_id(study_id) and is_safe_id(provider_id)):
+        raise ValueError(f"unsafe id for a report path: {study_id!r}/{provider_id!r}")
+    return report_dir.resolve() / study_id / provider_id
+
+
+VERSION_FILES = {"html": "rapport.html", "pdf": "rapport.pdf", "csv": "rapport.csv", "xlsx": "rapport.xlsx"}
+
+
+def write_version(folder: Path, doc: ReportDocument) -> None:
+    """A kept version: HTML, PDF, CSV and XLSX side by side (blocking: run it in a worker thread)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / VERSION_FILES["html"], render_document(doc))
+    write_atomically(folder / VERSION_FILES["csv"], render_csv(doc))
+    _write_bytes(folder / VERSION_FILES["pdf"], render_pdf(render_document(doc, pdf=True)))
+    _write_bytes(folder / VERSION_FILES["xlsx"], render_xlsx(doc))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def render_register(study_id: str, entries: Sequence[RegisterEntry]) -> str:
+    return _templates.get_template("register.html").render(study_id=study_id, entries=entries)

@@ -521,3 +521,55 @@ def frequency_tables(
         )
         tables.append(Table(f"{caption}: {q.text} (n={n})", ("Antwoord", "Aantal", "Percentage"), rows))
     return tables
+
+
+# --- the public register --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """One published grade: a provider's service (or total) for one respondent type."""
+
+    provider_id: str
+    provider_name: str
+    service_code: str | None
+    service_name: str
+    respondent_type: str
+    n: int
+    mean_grade: float
+    mean_grade_text: str
+
+
+def register_entries(
+    payload: ScoresUpdatedPayload, scheme: Scheme | None, provider_name: str
+) -> list[RegisterEntry]:
+    """The grades of a final report that may be published: the scheme's response requirement
+    met (``published``), enough respondents to show, and a grade at all."""
+    entries = []
+    for unit in (*payload.units, *payload.totals):
+        if unit.published is not True or not unit.disclosable or unit.grade.mean is None:
+            continue
+        if (
+            unit.service_code is not None
+            and len([u for u in payload.units if u.respondent_type == unit.respondent_type]) == 1
+        ):
+            continue  # a single service: its total says the same
+        name = "Totaal"
+        if unit.service_code is not None and scheme is not None:
+            try:
+                name = scheme.service(unit.service_code).name
+            except KeyError:
+                name = unit.service_code
+        entries.append(
+            RegisterEntry(
+                payload.provider_id,
+                provider_name,
+                unit.service_code,
+                name,
+                unit.respondent_type,
+                unit.grade.n,
+                unit.grade.mean,
+                mean_text(unit.grade.mean),
+            )
+        )
+    return entries
