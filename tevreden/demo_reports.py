@@ -28,7 +28,7 @@ EXTRA_SCHEMES = {"uwv-reintegratie": 6, "uwv-jobcoach": 4, "staff-survey": 3}
 
 
 async def produce_reports(
-    http: httpx.AsyncClient, stack: LocalStack, bow_study: str, timeout: float = 240
+    http: httpx.AsyncClient, stack: LocalStack, bow_study: str, wait_seconds: float = 240
 ) -> list[Path]:
     """Close fieldwork for every demo study and wait until every draft is written; returns their PDFs."""
     extra = {scheme: study_payloads(scheme, providers=n, per_provider=200 if scheme == "staff-survey" else 40)
