@@ -321,6 +321,34 @@ class AspectComparison(Payload):
     p_value: float
 
 
+class GroupValue(Payload):
+    """One group's figure on one question (staff survey); none below the minimum to show."""
+
+    group: str
+    n: int
+    mean: float | None = None  # scale questions
+    share: float | None = None  # categorical: % giving the most frequent answer overall (or the option)
+
+
+class GroupDifference(Payload):
+    """A significant difference between groups on one question (seed 003 names only these)."""
+
+    question_id: str  # "question" or "question.item"
+    option: str | None = None
+    test: str  # welch_t, welch_anova, anova, chi_square
+    p_value: float
+    groups: tuple[GroupValue, ...]
+
+
+class GroupAnalysisFigures(Payload):
+    """Staff survey: the groups formed by one background question and their significant differences."""
+
+    by: str
+    groups: tuple[str, ...]
+    tested: int  # comparisons tested
+    significant: tuple[GroupDifference, ...] = ()
+
+
 class ScoresUpdatedPayload(Payload):
     """A snapshot of one provider's figures in one study.
 
@@ -344,6 +372,7 @@ class ScoresUpdatedPayload(Payload):
     benchmark: tuple[UnitFigures, ...] = ()  # all providers in the study: the same groups
     norms: tuple[NormFigures, ...] = ()
     relatively_well: tuple[AspectComparison, ...] = ()
+    group_comparisons: tuple[GroupAnalysisFigures, ...] = ()  # staff survey (scheme unit "group")
 
 
 class ScoresUpdated(Event):
@@ -360,7 +389,7 @@ class ReportPublishedPayload(Payload):
     study_id: SafeId
     provider_id: SafeId
     report_version: int
-    kind: Literal["html"] = "html"
+    kind: Literal["html", "pdf"] = "html"  # pdf: a kept version (HTML, PDF, CSV, XLSX) after fieldwork
     status: Literal["draft", "final"] = "draft"
 
 

@@ -166,6 +166,8 @@ class Scheme(_Frozen):
     # Variant key ("client/regular", "opdrachtgever", …) → questionnaire id.
     questionnaires: dict[str, SafeId] = Field(min_length=1)
     decimal_grades_for: tuple[RespondentType, ...] = ()
+    # Staff survey: the background questions whose answers form the groups that are compared.
+    group_by: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     report_dir: Path = Path("reports")
+    # Reports: scores arriving after fieldwork closed regenerate a report this long after the
+    # last one (debounce); the provider may respond to a draft for this many days.
+    report_debounce_seconds: float = Field(default=60.0, ge=0)
+    report_review_days: float = Field(default=21.0, ge=0)
     # Reminder timing (herinnering); 7 days by default, seconds in the demo.
     reminder_after_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     max_reminders: int = Field(default=1, ge=0)

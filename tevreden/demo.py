@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tevreden.demo_reports import produce_reports
 from tevreden.panel import Person, Provider, generate_panel
 from tevreden.stack import LocalStack, local_stack
 
@@ -136,6 +137,10 @@ async def _drive(
                 ):
                     break
                 await asyncio.sleep(0.3)
+            # Issue 7: close fieldwork and write the reports of every kind (tevreden/demo_reports.py).
+            writing = progress.add_task("Reports written (draft, every kind)", total=None)
+            pdfs = await produce_reports(http, stack, STUDY_ID)
+            progress.update(writing, total=len(pdfs), completed=len(pdfs))
     return DemoResult(
         figures=figures,
         expected=expected,

@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 from services.reporting import service
 from services.reporting.http import create_http_app
 from shared.db import migrations_dir
 from shared.events import ReportPublished, Topics
+from shared.logging import get_logger
 from shared.runtime import Loop, ServiceContext, ServiceRuntime
 from shared.settings import Settings
 
 NAME = "reporting"
+log = get_logger(__name__)
 
 
 def wire(ctx: ServiceContext) -> list[Loop]:
     ctx.publishes(ReportPublished)
-    ctx.consume(Topics.SCORES_UPDATED, partial(service.publish_reports, report_dir=ctx.settings.report_dir))
-    return []
+    settings = ctx.settings
+    ctx.consume(
+        Topics.SCORES_UPDATED,
+        partial(
+            service.publish_reports,
+            report_dir=settings.report_dir,
+            debounce_seconds=settings.report_debounce_seconds,
+        ),
+    )
+
+    async def lifecycle() -> None:
+        """Drafts, finals and debounced regenerations, whenever they are due (timers in the database)."""
+        while True:
+            try:
+                async with ctx.pool.acquire() as conn, conn.transaction():
+                    written = await service.produce_due_reports(conn, settings.report_dir)
+            except Exception as exc:
+                log.error("report_lifecycle_failed", error=repr(exc))
+                written = 0
+            if not written:
+                await asyncio.sleep(settings.scheduler_poll_seconds)
+
+    return [lifecycle]
 
 
 def runtime(settings: Settings) -> ServiceRuntime:

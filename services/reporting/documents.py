@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.reporting.domain import Report, is_safe_id
+from services.reporting.model import Figure, RegisterEntry, ReportDocument, Table
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -48,3 +49,110 @@ def write_reports(documents: Sequence[tuple[Path, Report]]) -> None:
     """Render and write a batch of reports (blocking: run it in a worker thread)."""
     for path, report in documents:
         write_atomically(path, render(report))
+
+
+# --- the full report: HTML, PDF, CSV and XLSX --------------------------------------------------
+
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_document(doc: ReportDocument, *, pdf: bool = False) -> str:
+    """The report as HTML; ``pdf``: the print edition (the appendix of answer counts left to the
+    HTML and the exports, which keeps a PDF to the pages a reader turns)."""
+    return _templates.get_template("document.html").render(doc=doc, pdf=pdf)
+
+
+def render_pdf(html: str) -> bytes:
+    """HTML → PDF with weasyprint (charts stay vector graphics). Nothing is fetched: no base URL."""
+    import weasyprint  # imported here: loading pango costs ~0.5 s, only the PDF path needs it
+
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
+    return pdf
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading quote."""
+    return "'" + cell if cell.startswith(DANGEROUS_PREFIXES) else cell
+
+
+def export_rows(doc: ReportDocument) -> list[list[str]]:
+    """Every table and figure of the report as rows: (section, what, category, value, benchmark, n)."""
+    rows = [["onderdeel", "tabel of figuur", "categorie", "waarde", "alle deelnemers", "n"]]
+    for section in doc.sections:
+        for block in section.blocks:
+            if isinstance(block, Figure):
+                name = f"fig. {block.number} {block.title}"
+                if block.suppressed:
+                    rows.append([section.title, name, "niet getoond", "", "", ""])
+                for r in block.rows:
+                    rows.append([section.title, name, r.label, r.own_text, r.benchmark_text, str(block.n)])
+            elif isinstance(block, Table):
+                for row in block.rows:
+                    if len(row) > 1:
+                        for column, cell in zip(block.columns[1:], row[1:], strict=False):
+                            rows.append([section.title, block.caption, f"{row[0]} – {column}", cell, "", ""])
+    return [[neutralise(c) for c in row] for row in rows]
+
+
+def render_csv(doc: ReportDocument) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerows(export_rows(doc))  # ; : Dutch Excel reads decimal commas
+    return out.getvalue()
+
+
+def render_xlsx(doc: ReportDocument) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Rapport")
+    for row in export_rows(doc):
+        sheet.append(row)  # strings only: never a formula, and dangerous starts already quoted
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def write_documents(pages: Sequence[tuple[Path, ReportDocument]]) -> None:
+    """Render and write live HTML reports (blocking: run it in a worker thread)."""
+    for path, doc in pages:
+        write_atomically(path, render_document(doc))
+
+
+def version_folder(report_dir: Path, study_id: str, provider_id: str) -> Path:
+    """``<report_dir>/<study_id>/<provider_id>/``: one ``v<N>`` folder per kept version."""
+    if not (is_safe_id(study_id) and is_safe_id(provider_id)):
+        raise ValueError(f"unsafe id for a report path: {study_id!r}/{provider_id!r}")
+    return report_dir.resolve() / study_id / provider_id
+
+
+VERSION_FILES = {"html": "rapport.html", "pdf": "rapport.pdf", "csv": "rapport.csv", "xlsx": "rapport.xlsx"}
+
+
+def write_version(folder: Path, doc: ReportDocument) -> None:
+    """A kept version: HTML, PDF, CSV and XLSX side by side (blocking: run it in a worker thread)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / VERSION_FILES["html"], render_document(doc))
+    write_atomically(folder / VERSION_FILES["csv"], render_csv(doc))
+    _write_bytes(folder / VERSION_FILES["pdf"], render_pdf(render_document(doc, pdf=True)))
+    _write_bytes(folder / VERSION_FILES["xlsx"], render_xlsx(doc))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def render_register(study_id: str, entries: Sequence[RegisterEntry]) -> str:
+    return _templates.get_template("register.html").render(study_id=study_id, entries=entries)

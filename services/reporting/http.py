@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import hmac
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 
-from services.reporting import store
+from services.reporting import documents, service, store
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from shared.runtime import ServiceContext
 
-SafeId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
+SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 
 # Reports are aggregates, but still the provider's own: no caching by proxies, no framing.
 _REPORT_HEADERS = {
@@ -56,4 +62,107 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(404, "geen rapport / no report") from exc
         return HTMLResponse(html, headers=_REPORT_HEADERS)
 
+    require_admin = _key_check(ctx.settings.admin_api_key.get_secret_value())
+
+    @app.post(
+        "/api/studies/{study_id}/fieldwork-closed", dependencies=[Depends(require_admin)], tags=["admin"]
+    )
+    async def fieldwork_closed(study_id: SafeId, body: FieldworkClosed) -> dict[str, Any]:
+        """Fieldwork closed: each provider's draft is written now; the provider may respond for
+        ``review_days`` (hoor en wederhoor), then the report becomes final by itself."""
+        period = (body.period_start, body.period_end) if body.period_start and body.period_end else None
+        days = ctx.settings.report_review_days if body.review_days is None else body.review_days
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            providers = await service.close_fieldwork(
+                conn, study_id, body.study_name or study_id, period, days, body.provider_names
+            )
+        return {"study_id": study_id, "drafts_due": providers}
+
+    @app.post("/api/reports/{study_id}/{provider_id}/response", dependencies=[Depends(require_admin)])
+    async def provider_response(
+        study_id: SafeId, provider_id: SafeId, body: ProviderResponse
+    ) -> dict[str, str]:
+        """Hoor en wederhoor: the provider's response to its draft, kept with the report."""
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            outcome = await store.record_response(conn, study_id, provider_id, body.text)
+        if outcome == "no_draft":
+            raise HTTPException(404, "geen conceptrapport / no draft report")
+        if outcome == "window_closed":
+            raise HTTPException(409, "de reactietermijn is voorbij / the response window has closed")
+        return {"status": "kept; the draft is regenerated with your response"}
+
+    @app.get("/api/reports/{study_id}/{provider_id}/versions")
+    async def report_versions(study_id: SafeId, provider_id: SafeId) -> list[VersionInfo]:
+        async with ctx.pool.acquire() as conn:
+            rows = await store.versions(conn, study_id, provider_id)
+        return [VersionInfo(**{k: v for k, v in r.items() if k != "folder"}) for r in rows]
+
+    @app.get("/reports/{study_id}/{provider_id}/v{version}.{fmt}")
+    async def report_version(study_id: SafeId, provider_id: SafeId, version: int, fmt: str) -> Response:
+        """A kept version as html, pdf, csv or xlsx (the folder comes from our own table)."""
+        if fmt not in documents.VERSION_FILES:
+            raise HTTPException(404, "onbekend formaat / unknown format")
+        async with ctx.pool.acquire() as conn:
+            rows = await store.versions(conn, study_id, provider_id)
+        found = next((r for r in rows if r["version"] == version), None)
+        if found is None:
+            raise HTTPException(404, "geen rapport / no report")
+        path = Path(found["folder"]) / f"v{version}" / documents.VERSION_FILES[fmt]
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise HTTPException(404, "geen rapport / no report") from exc
+        return Response(data, media_type=_MEDIA[fmt], headers=_REPORT_HEADERS)
+
+    @app.get("/register/{study_id}.json")
+    async def register_json(study_id: SafeId) -> list[dict[str, Any]]:
+        """The public register: published grades per provider and service, only where eligible."""
+        async with ctx.pool.acquire() as conn:
+            entries = await service.register(conn, study_id)
+        return [asdict(e) for e in entries]
+
+    @app.get("/register/{study_id}", response_class=HTMLResponse)
+    async def register_html(study_id: SafeId) -> HTMLResponse:
+        async with ctx.pool.acquire() as conn:
+            entries = await service.register(conn, study_id)
+        return HTMLResponse(documents.render_register(study_id, entries))
+
     return app
+
+
+class FieldworkClosed(BaseModel):
+    study_name: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    review_days: float | None = Field(default=None, ge=0, le=365)
+    # Organisation names for the reports (providers are organisations, never persons).
+    provider_names: dict[str, str] = Field(default_factory=dict)
+
+
+class ProviderResponse(BaseModel):
+    text: str = Field(min_length=1, max_length=20000)
+
+
+class VersionInfo(BaseModel):
+    version: int
+    status: str
+    snapshot_as_of: datetime
+    created_at: datetime
+    review_until: datetime | None
+    has_response: bool | None
+
+
+_MEDIA = {
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _key_check(expected: str) -> Callable[[str], None]:
+    def check(x_api_key: str = Header(default="")) -> None:
+        if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+            raise HTTPException(401, "wrong or missing API key")
+
+    return check

@@ -9,34 +9,127 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date
 from pathlib import Path
 
 from services.reporting import documents, store
-from services.reporting.domain import Snapshot, build_report, newest_per_provider
+from services.reporting.domain import Snapshot, newest_per_provider
+from services.reporting.kinds import build_document
+from services.reporting.model import Context, RegisterEntry, ReportDocument, register_entries
 from shared.db import Connection
 from shared.events import Event, ReportPublished, ReportPublishedPayload, ScoresUpdated, ScoresUpdatedPayload
 from shared.outbox import add_to_outbox
+from shared.schemes import Scheme, load_scheme
 
 
-async def publish_reports(conn: Connection, events: list[Event], report_dir: Path) -> None:
-    """``scores.updated``: report each provider's newest snapshot, unless a newer one is stored."""
+async def publish_reports(
+    conn: Connection, events: list[Event], report_dir: Path, debounce_seconds: float = 60.0
+) -> None:
+    """``scores.updated``: report each provider's newest snapshot, unless a newer one is stored.
+
+    Before fieldwork closes the report is a live interim report (tussenstand), rewritten each
+    time. After it closed, a late snapshot schedules the kept draft or final to be regenerated
+    once, ``debounce_seconds`` later (the lifecycle loop does it), so a burst of late answers
+    gives one new version, not one per answer.
+    """
     updates = [e for e in events if isinstance(e, ScoresUpdated)]
     newer = await store.keep_newer_snapshots(conn, newest_per_provider(snapshot(e.payload) for e in updates))
     if not newer:
         return
-    versions = await _write_reports(conn, newer, report_dir)
+    payloads = {(u.payload.study_id, u.payload.provider_id, u.payload.as_of): u.payload for u in updates}
+    kept = [payloads[(s.study_id, s.provider_id, s.as_of)] for s in newer]
+    await store.keep_payloads(conn, [(p.study_id, p.provider_id, p.model_dump_json()) for p in kept])
+    await store.schedule_regeneration(conn, [s.key for s in newer], debounce_seconds)
+    versions = await _write_reports(conn, kept, report_dir)
     await add_to_outbox(conn, store.SCHEMA, _published(newer, versions, updates))
 
 
 async def _write_reports(
-    conn: Connection, snapshots: list[Snapshot], report_dir: Path
+    conn: Connection, payloads: list[ScoresUpdatedPayload], report_dir: Path
 ) -> dict[tuple[str, str], int]:
-    """Bump each report's version, then render and write the files; returns the versions."""
-    paths = {s.key: documents.report_file(report_dir, s.study_id, s.provider_id) for s in snapshots}
+    """Bump each live report's version, then render and write the files; returns the versions."""
+    paths = {
+        (p.study_id, p.provider_id): documents.report_file(report_dir, p.study_id, p.provider_id)
+        for p in payloads
+    }
     versions = await store.next_report_versions(conn, paths)
-    reports = [(paths[s.key], build_report(s, versions[s.key])) for s in snapshots]
-    await asyncio.to_thread(documents.write_reports, reports)  # file I/O off the event loop
+    pages = [
+        (paths[(p.study_id, p.provider_id)], live_document(p, versions[(p.study_id, p.provider_id)]))
+        for p in payloads
+    ]
+    await asyncio.to_thread(documents.write_documents, pages)  # rendering and file I/O off the event loop
     return versions
+
+
+def live_document(payload: ScoresUpdatedPayload, version: int) -> ReportDocument:
+    scheme = scheme_named(payload.scheme_id)
+    context = Context("live", version, payload.provider_id, payload.study_id)
+    return build_document(payload, scheme, context)
+
+
+def scheme_named(scheme_id: str | None) -> Scheme | None:
+    if scheme_id is None:
+        return None
+    try:
+        return load_scheme(scheme_id)
+    except KeyError:
+        return None
+
+
+# --- lifecycle: draft, hoor en wederhoor, final -------------------------------------------------
+
+
+async def close_fieldwork(
+    conn: Connection, study_id: str, study_name: str, period: tuple[date, date] | None,
+    review_days: float, provider_names: dict[str, str],
+) -> list[str]:  # fmt: skip
+    """Fieldwork closed: every provider's draft is due now (the loop writes it)."""
+    return await store.close_fieldwork(conn, study_id, study_name, period, review_days, provider_names)
+
+
+async def produce_due_reports(conn: Connection, report_dir: Path, limit: int = 20) -> int:
+    """Write every due version (a draft, a final, a regeneration) as HTML, PDF, CSV and XLSX in
+    its own folder, keep it, and publish ``reports.published``. Returns how many were written."""
+    due = await store.claim_due(conn, limit)
+    events: list[Event] = []
+    for row in due:
+        payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
+        folder = documents.version_folder(report_dir, row["study_id"], row["provider_id"])
+        version = await store.add_version(
+            conn, row["study_id"], row["provider_id"], row["status"], payload.as_of, folder
+        )
+        period = (row["period_start"], row["period_end"]) if row["period_start"] else None
+        context = Context(
+            status=row["status"], version=version, provider_name=row["provider_name"] or row["provider_id"],
+            study_name=row["study_name"], period=period, provider_response=row["provider_response"],
+            review_until=row["review_until"].date() if row["status"] == "draft" else None,
+        )  # fmt: skip
+        doc = build_document(payload, scheme_named(payload.scheme_id), context)
+        await asyncio.to_thread(documents.write_version, folder / f"v{version}", doc)
+        events.append(
+            ReportPublished(
+                payload=ReportPublishedPayload(
+                    study_id=row["study_id"], provider_id=row["provider_id"], report_version=version,
+                    kind="pdf", status=row["status"],
+                )
+            )
+        )  # fmt: skip
+    if events:
+        await add_to_outbox(conn, store.SCHEMA, events)
+    return len(events)
+
+
+async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
+    """The public register: eligible grades of final reports only."""
+    entries: list[RegisterEntry] = []
+    for row in await store.register_rows(conn, study_id):
+        if row["payload"] is None:
+            continue
+        payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
+        entries += register_entries(
+            payload, scheme_named(payload.scheme_id), row["provider_name"] or row["provider_id"]
+        )
+    return entries
 
 
 def _published(

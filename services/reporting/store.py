@@ -107,3 +107,177 @@ def _snapshot(record: Any) -> Snapshot:
         grade_sum=record["grade_sum"],
         as_of=record["as_of"],
     )
+
+
+# --- lifecycle: full snapshots, drafts, responses, final versions, register -------------------
+
+
+async def keep_payloads(conn: Connection, payloads: Sequence[tuple[str, str, str]]) -> None:
+    """Store the full snapshot (JSON) beside the stored top-level figures: (study, provider, json)."""
+    rows = sorted(payloads)
+    await conn.execute(
+        """
+        UPDATE reporting.snapshots AS s SET payload = u.payload::jsonb
+        FROM unnest($1::text[], $2::text[], $3::text[]) AS u (study_id, provider_id, payload)
+        WHERE s.study_id = u.study_id AND s.provider_id = u.provider_id
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+
+
+async def close_fieldwork(
+    conn: Connection, study_id: str, study_name: str, period: tuple[Any, Any] | None,
+    review_days: float, provider_names: Mapping[str, str],
+) -> list[str]:  # fmt: skip
+    """Record that fieldwork closed; every provider with a snapshot gets a draft due now.
+    Returns the providers whose draft is due (none when the study was closed before)."""
+    import json
+
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO reporting.studies (study_id, study_name, period_start, period_end, review_days,
+                                       provider_names, closed_at)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, now()) ON CONFLICT DO NOTHING RETURNING true
+        """,
+        study_id, study_name, period[0] if period else None, period[1] if period else None,
+        round(review_days), json.dumps(dict(provider_names)),
+    )  # fmt: skip
+    if not inserted:
+        return []
+    records = await conn.fetch(
+        """
+        INSERT INTO reporting.lifecycle (study_id, provider_id, status, review_until, regenerate_due_at)
+        SELECT study_id, provider_id, 'draft', now() + make_interval(secs => $2), now()
+        FROM reporting.snapshots WHERE study_id = $1 AND payload IS NOT NULL
+        ON CONFLICT DO NOTHING RETURNING provider_id
+        """,
+        study_id,
+        review_days * 86400,
+    )
+    return sorted(r["provider_id"] for r in records)
+
+
+async def schedule_regeneration(
+    conn: Connection, keys: Sequence[tuple[str, str]], debounce_seconds: float
+) -> None:
+    """Late scores after fieldwork closed: regenerate once, ``debounce_seconds`` after the first
+    late snapshot (a later one does not push the moment further out)."""
+    rows = sorted(set(keys))
+    await conn.execute(
+        """
+        UPDATE reporting.lifecycle AS l
+        SET regenerate_due_at = coalesce(l.regenerate_due_at, now() + make_interval(secs => $3))
+        FROM unnest($1::text[], $2::text[]) AS k (study_id, provider_id)
+        WHERE l.study_id = k.study_id AND l.provider_id = k.provider_id
+        """,
+        [k[0] for k in rows],
+        [k[1] for k in rows],
+        debounce_seconds,
+    )
+
+
+async def record_response(conn: Connection, study_id: str, provider_id: str, text: str) -> str:
+    """Hoor en wederhoor: keep the provider's response with its draft and regenerate it now.
+    Returns 'ok', 'no_draft' or 'window_closed'."""
+    status = await conn.fetchval(
+        """
+        UPDATE reporting.lifecycle SET provider_response = $3, responded_at = now(), regenerate_due_at = now()
+        WHERE study_id = $1 AND provider_id = $2 AND status = 'draft' AND review_until > now()
+        RETURNING 'ok'
+        """,
+        study_id, provider_id, text,
+    )  # fmt: skip
+    if status:
+        return "ok"
+    exists = await conn.fetchval(
+        "SELECT status FROM reporting.lifecycle WHERE study_id = $1 AND provider_id = $2",
+        study_id,
+        provider_id,
+    )
+    return "no_draft" if exists is None else "window_closed"
+
+
+async def claim_due(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Reports due now (a draft whose window closed becomes final; a regeneration), locked for
+    this transaction; their timers are cleared. Each row: the lifecycle, study and snapshot."""
+    records = await conn.fetch(
+        """
+        WITH due AS (
+            SELECT study_id, provider_id FROM reporting.lifecycle
+            WHERE regenerate_due_at <= now() OR (status = 'draft' AND review_until <= now())
+            ORDER BY study_id, provider_id LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE reporting.lifecycle AS l
+        SET status = CASE WHEN l.review_until <= now() THEN 'final' ELSE l.status END,
+            regenerate_due_at = NULL
+        FROM due WHERE l.study_id = due.study_id AND l.provider_id = due.provider_id
+        RETURNING l.study_id, l.provider_id, l.status, l.review_until, l.provider_response
+        """,
+        limit,
+    )
+    if not records:
+        return []
+    found = await conn.fetch(
+        """
+        SELECT s.study_id, s.provider_id, s.payload::text AS payload, st.study_name, st.period_start,
+               st.period_end, st.provider_names ->> s.provider_id AS provider_name
+        FROM reporting.snapshots AS s JOIN reporting.studies AS st USING (study_id)
+        WHERE (s.study_id, s.provider_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        """,
+        [r["study_id"] for r in records],
+        [r["provider_id"] for r in records],
+    )
+    extra = {(f["study_id"], f["provider_id"]): dict(f) for f in found}
+    return [
+        {**dict(r), **extra[(r["study_id"], r["provider_id"])]}
+        for r in records
+        if (r["study_id"], r["provider_id"]) in extra
+    ]
+
+
+async def add_version(
+    conn: Connection, study_id: str, provider_id: str, status: str, as_of: Any, folder: Path
+) -> int:
+    """Keep a new version (never overwritten); returns its number."""
+    version: int = await conn.fetchval(
+        """
+        INSERT INTO reporting.versions (study_id, provider_id, version, status, snapshot_as_of, folder)
+        SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5
+        FROM reporting.versions WHERE study_id = $1 AND provider_id = $2
+        RETURNING version
+        """,
+        study_id, provider_id, status, as_of, str(folder),
+    )  # fmt: skip
+    return version
+
+
+async def versions(conn: Connection, study_id: str, provider_id: str) -> list[dict[str, Any]]:
+    records = await conn.fetch(
+        """
+        SELECT v.version, v.status, v.snapshot_as_of, v.created_at, v.folder,
+               l.review_until, l.provider_response IS NOT NULL AS has_response
+        FROM reporting.versions AS v
+        LEFT JOIN reporting.lifecycle AS l USING (study_id, provider_id)
+        WHERE v.study_id = $1 AND v.provider_id = $2 ORDER BY v.version
+        """,
+        study_id,
+        provider_id,
+    )
+    return [dict(r) for r in records]
+
+
+async def register_rows(conn: Connection, study_id: str) -> list[dict[str, Any]]:
+    """Final reports of a study with their snapshot (the register shows only eligible grades)."""
+    records = await conn.fetch(
+        """
+        SELECT s.provider_id, s.payload::text AS payload, st.provider_names ->> s.provider_id AS provider_name
+        FROM reporting.lifecycle AS l
+        JOIN reporting.snapshots AS s USING (study_id, provider_id)
+        JOIN reporting.studies AS st USING (study_id)
+        WHERE l.study_id = $1 AND l.status = 'final' ORDER BY s.provider_id
+        """,
+        study_id,
+    )
+    return [dict(r) for r in records]

@@ -243,3 +243,27 @@ def _too_small(rules: _Rules) -> GroupTest:
 
 def _significant(test: GroupTest, rules: _Rules) -> bool:
     return test.tested and test.p_value < rules.alpha
+
+
+def group_figures(analysis: GroupAnalysis) -> dict[str, object]:
+    """A GroupAnalysis as ``GroupAnalysisFigures`` (the snapshot's staff-survey part): the
+    significant differences only, each group's figure (none for groups below the minimum)."""
+    significant = []
+    for c in analysis.significant():
+        values = []
+        for g in c.groups:
+            share = None
+            if g.shown and g.percentages:
+                share = g.percentages.get(c.option) if c.option else max(g.percentages.values())
+            values.append({"group": g.group, "n": g.n, "mean": g.mean if g.shown else None, "share": share})
+        significant.append(
+            {
+                "question_id": c.question_id,
+                "option": c.option,
+                "test": c.test.test,
+                "p_value": c.test.p_value,
+                "groups": values,
+            }
+        )
+    tested = sum(1 for c in analysis.comparisons if c.test.tested)
+    return {"by": analysis.by, "groups": analysis.groups, "tested": tested, "significant": significant}

@@ -41,6 +41,7 @@ from services.scoring.domain import (
     undeliverable_tally,
     units_by_provider,
 )
+from services.scoring.groups import compare_groups, group_figures
 from shared.db import Connection
 from shared.events import (
     Event,
@@ -54,6 +55,7 @@ from shared.events import (
     ScoresUpdatedPayload,
 )
 from shared.outbox import add_to_outbox
+from shared.questionnaires import load_questionnaire
 from shared.schemes import Scheme, load_scheme
 
 
@@ -198,11 +200,34 @@ async def snapshots_of(conn: Connection, providers: Sequence[ProviderKey]) -> li
         figures = StudyFigures(
             study_id, scheme_named(schemes.get(study_id)), benchmark, versions=versions, memo=_FIGURES
         )
+        scheme = scheme_named(schemes.get(study_id))
         for provider in sorted(p for p in set(providers) if p.study_id == study_id):
-            snapshots.append(
-                figures.snapshot(provider.provider_id, grouped.get(provider, {}), as_of[provider])
-            )
+            snapshot = figures.snapshot(provider.provider_id, grouped.get(provider, {}), as_of[provider])
+            if scheme is not None and scheme.group_by:
+                snapshot = await _with_group_comparisons(conn, snapshot, scheme)
+            snapshots.append(snapshot)
     return snapshots
+
+
+async def _with_group_comparisons(
+    conn: Connection, snapshot: ScoresUpdatedPayload, scheme: Scheme
+) -> ScoresUpdatedPayload:
+    """Staff survey: the groups compared on every question (significant differences only)."""
+    answers = await store.usable_answers(conn, snapshot.study_id, snapshot.provider_id)
+    questionnaire = load_questionnaire(scheme.questionnaire_id(scheme.respondent_types[0]))
+    analyses = [
+        group_figures(
+            compare_groups(
+                questionnaire,
+                answers,
+                by,
+                min_n_to_show=scheme.disclosure.min_n_to_show,
+                min_n_for_test=scheme.disclosure.min_n_for_significance_test,
+            )
+        )
+        for by in scheme.group_by
+    ]
+    return ScoresUpdatedPayload.model_validate({**snapshot.model_dump(), "group_comparisons": analyses})
 
 
 async def study_scores(conn: Connection, study_id: str) -> list[ScoresUpdatedPayload]:

@@ -423,3 +423,18 @@ async def kept_responses(conn: Connection, study_id: str) -> list[KeptResponse]:
 
 def benchmark_of(study_id: str) -> ProviderKey:
     return ProviderKey(study_id, ALL_PROVIDERS)
+
+
+async def usable_answers(conn: Connection, study_id: str, provider_id: str) -> list[dict[str, Any]]:
+    """The answers of every usable, kept (not withdrawn) response of a provider: for the staff
+    survey's group comparisons, which need answers side by side (never leaves this service)."""
+    records = await conn.fetch(
+        """
+        SELECT answers FROM scoring.responses
+        WHERE study_id = $1 AND provider_id = $2 AND usable AND withdrawn_at IS NULL AND answers IS NOT NULL
+        ORDER BY response_id
+        """,
+        study_id,
+        provider_id,
+    )
+    return [dict(r["answers"]) for r in records]

@@ -1,0 +1,143 @@
+"""Charts as SVG (vector graphics), drawn from the report model's figures. Pure: text in, text out.
+
+One chart type carries every figure of the seeds: horizontal bars per category, the
+provider's bar beside the benchmark's (all providers), with the value printed at the bar's
+end. Means of grades run on 0–10, shares on 0–100%, counts on 0–max. Every text is
+XML-escaped: labels come from configuration, never from respondents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+OWN_COLOUR = "#1f5f8b"  # the provider
+BENCHMARK_COLOUR = "#b9c7d3"  # all providers
+TEXT_COLOUR = "#1a1a1a"
+GRID_COLOUR = "#d9d9d9"
+
+WIDTH = 640
+LABEL_WIDTH = 250
+VALUE_WIDTH = 52
+BAR_HEIGHT = 11
+ROW_GAP = 9
+TOP = 26
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One category: its label, the provider's value and the benchmark's (None: no figure)."""
+
+    label: str
+    own: float | None
+    own_text: str
+    benchmark: float | None
+    benchmark_text: str
+
+
+def _wrap(label: str, width: int = 38) -> list[str]:
+    """A long label over at most two lines (ellipsis after that)."""
+    words, lines, line = label.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    if len(lines) > 2:
+        lines = [lines[0], (lines[1][: width - 1] + "…")]
+    return lines
+
+
+def bar_chart(
+    rows: Sequence[ChartRow],
+    *,
+    scale_max: float,
+    own_label: str,
+    benchmark_label: str = "Alle deelnemers",
+    title: str = "",
+) -> str:
+    """Paired horizontal bars (provider over benchmark) with a legend; returns an ``<svg>`` element."""
+    plot_width = WIDTH - LABEL_WIDTH - VALUE_WIDTH - 10
+    row_height = 2 * BAR_HEIGHT + ROW_GAP
+    height = TOP + len(rows) * row_height + 8
+    scale = plot_width / scale_max if scale_max > 0 else 0.0
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="10">',
+        f"<title>{escape(title)}</title>",
+        _legend(own_label, benchmark_label),
+    ]
+    for tick in range(5):
+        x = LABEL_WIDTH + plot_width * tick / 4
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{TOP - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="{GRID_COLOUR}" '
+            'stroke-width="0.6"/>'
+        )
+    for index, row in enumerate(rows):
+        y = TOP + index * row_height
+        lines = _wrap(row.label)
+        for i, line in enumerate(lines):
+            ty = y + BAR_HEIGHT + 3 + (i - (len(lines) - 1) / 2) * 11
+            parts.append(f'<text x="0" y="{ty:.1f}" fill="{TEXT_COLOUR}">{escape(line)}</text>')
+        parts.append(_bar(y, row.own, row.own_text, scale, OWN_COLOUR))
+        parts.append(_bar(y + BAR_HEIGHT, row.benchmark, row.benchmark_text, scale, BENCHMARK_COLOUR))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bar(y: float, value: float | None, text: str, scale: float, colour: str) -> str:
+    width = max(0.0, (value or 0.0) * scale)
+    label_x = LABEL_WIDTH + width + 4
+    return (
+        f'<rect class="bar" x="{LABEL_WIDTH}" y="{y:.1f}" width="{width:.1f}" height="{BAR_HEIGHT - 1}" '
+        f'fill="{colour}"/><text x="{label_x:.1f}" y="{y + BAR_HEIGHT - 2:.1f}" fill="{TEXT_COLOUR}">'
+        f"{escape(text)}</text>"
+    )
+
+
+def _legend(own_label: str, benchmark_label: str) -> str:
+    return (
+        f'<rect x="{LABEL_WIDTH}" y="4" width="10" height="10" fill="{OWN_COLOUR}"/>'
+        f'<text x="{LABEL_WIDTH + 14}" y="13" fill="{TEXT_COLOUR}">{escape(own_label)}</text>'
+        f'<rect x="{LABEL_WIDTH + 200}" y="4" width="10" height="10" fill="{BENCHMARK_COLOUR}"/>'
+        f'<text x="{LABEL_WIDTH + 214}" y="13" fill="{TEXT_COLOUR}">{escape(benchmark_label)}</text>'
+    )
+
+
+def grade_badge(text: str, caption: str) -> str:
+    """The summary page's big grade in a circle."""
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" class="badge" role="img" width="150" height="150" '
+        'viewBox="0 0 150 150" font-family="DejaVu Sans, Arial, sans-serif">'
+        f"<title>{escape(caption)}</title>"
+        f'<circle cx="75" cy="75" r="70" fill="{OWN_COLOUR}"/>'
+        f'<text x="75" y="92" text-anchor="middle" font-size="48" font-weight="bold" fill="#fff">'
+        f"{escape(text)}</text></svg>"
+    )
+
+
+def share_bar(shares: Sequence[tuple[str, float, str]]) -> str:
+    """One stacked bar of shares that add up to 100% (the summary's satisfaction), with a legend."""
+    colours = ("#1f5f8b", "#5b9bc4", "#f0b45b", "#d9534f", "#9e9e9e", "#7e57c2")
+    width, x = 600.0, 0.0
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="600" height="64" '
+        'viewBox="0 0 600 64" font-family="DejaVu Sans, Arial, sans-serif" font-size="10">',
+        "<title>Tevredenheid</title>",
+    ]
+    for index, (label, percent, text) in enumerate(shares):
+        colour = colours[index % len(colours)]
+        w = width * percent / 100
+        parts.append(f'<rect class="bar" x="{x:.1f}" y="0" width="{w:.1f}" height="24" fill="{colour}"/>')
+        x += w
+        lx = 120 * (index % 5)
+        ly = 40 + 14 * (index // 5)
+        parts.append(
+            f'<rect x="{lx}" y="{ly - 9}" width="9" height="9" fill="{colour}"/>'
+            f'<text x="{lx + 12}" y="{ly}" fill="{TEXT_COLOUR}">{escape(label)}: {escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

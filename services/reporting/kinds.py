@@ -1,0 +1,798 @@
+"""The report kinds (pure): Blik op Werk (seed 000), UWV re-integratie (seed 002), UWV jobcoach
+(seed 001), staff survey (seed 003), and a basic report for a study without a scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from services.reporting.domain import (
+    NO_FIGURE,
+    format_count,
+    format_decimal,
+    format_moment,
+    format_percentage,
+)
+from services.reporting.model import (
+    BUREAU,
+    RESPONDENT_LABELS,
+    STATUS_TEXT,
+    SUPPRESSED,
+    Context,
+    Figure,
+    FigureBuilder,
+    ReportDocument,
+    Section,
+    SummaryPage,
+    Table,
+    _find,
+    _table,
+    frequency_tables,
+    hidden_units,
+    mean_text,
+    nl_date,
+    pct,
+    pct_text,
+    questionnaires_for,
+    report_kind,
+)
+from shared.events import GroupValue, ScoresUpdatedPayload, UnitFigures
+from shared.questionnaires import (
+    LikertMatrixQuestion,
+    PercentageAllocationQuestion,
+    Questionnaire,
+    Satisfaction5Question,
+)
+from shared.schemes import Scheme
+
+Block = str | Table | Figure
+
+
+def build_document(payload: ScoresUpdatedPayload, scheme: Scheme | None, context: Context) -> ReportDocument:
+    """The report of one provider's snapshot, in the kind its scheme asks for."""
+    kind = report_kind(scheme)
+    builders: Mapping[str, Callable[[ScoresUpdatedPayload, Scheme, Context], ReportDocument]] = {
+        "bow": bow_report,
+        "uwv-reintegratie": uwv_reintegratie_report,
+        "uwv-jobcoach": jobcoach_report,
+        "staff-survey": staff_survey_report,
+    }
+    if scheme is None or kind not in builders:
+        return basic_report(payload, context)
+    return builders[kind](payload, scheme, context)
+
+
+def _document(
+    payload: ScoresUpdatedPayload,
+    context: Context,
+    kind: str,
+    title: str,
+    sections: list[Section],
+    summary: SummaryPage | None = None,
+) -> ReportDocument:
+    period = ""
+    if context.period is not None:
+        start, end = context.period
+        period = f"meetperiode: {nl_date(start)} tot en met {nl_date(end)}"
+    review = ""
+    if context.status == "draft" and context.review_until is not None:
+        review = (
+            "Dit is een conceptrapport. U kunt tot en met "
+            f"{nl_date(context.review_until)} reageren (hoor en wederhoor); uw reactie wordt bij het rapport bewaard."  # noqa: E501
+        )
+    if context.provider_response:
+        sections = [
+            *sections,
+            Section(
+                str(len(sections) + 1),
+                "Reactie van de dienstverlener (hoor en wederhoor)",
+                (context.provider_response,),
+            ),
+        ]
+    return ReportDocument(
+        kind=kind,  # type: ignore[arg-type]
+        title=title,
+        study_id=payload.study_id,
+        provider_id=payload.provider_id,
+        provider_name=context.provider_name,
+        study_name=context.study_name,
+        period_text=period,
+        status=context.status,
+        status_text=STATUS_TEXT[context.status],
+        version=context.version,
+        as_of=format_moment(payload.as_of),
+        as_of_iso=payload.as_of.isoformat(),
+        summary=summary,
+        sections=tuple(sections),
+        provider_response=context.provider_response,
+        review_text=review,
+    )
+
+
+# --- response table (tabel 1.1) -------------------------------------------------------------
+
+
+def response_table(payload: ScoresUpdatedPayload, scheme: Scheme | None, caption: str) -> Table:
+    """Per respondent type and service: net sample, completed, response %, grade, published."""
+    rows: list[tuple[str, ...]] = []
+    for total in payload.totals:
+        label = RESPONDENT_LABELS.get(total.respondent_type, total.respondent_type)
+        units = [u for u in payload.units if u.respondent_type == total.respondent_type]
+        rows.append((label,))
+        if len(units) > 1 or total.respondent_type == "client":
+            hidden = hidden_units(units, total_shown=total.disclosable)
+            for unit in units:
+                rows.append(
+                    _response_row(_service_name(scheme, unit.service_code), unit, unit.service_code in hidden)
+                )
+        name = "Totaal" if total.respondent_type == "client" else f"Totaal {label.lower()}"
+        rows.append(_response_row(name, total, not total.disclosable))
+    if not payload.totals:  # a version-1 snapshot: the top-level figures only
+        rows.append(
+            (
+                "Totaal",
+                format_count(payload.net_sample),
+                format_count(payload.completed),
+                format_percentage(payload.response_rate),
+                mean_text(payload.mean_grade),
+                NO_FIGURE,
+            )
+        )
+    return Table(
+        caption,
+        ("", "Netto steekproef", "Ingevuld", "Respons (%)", "Rapportcijfer", "Publicatie"),
+        tuple(rows),
+        "Respons = bruikbare vragenlijsten gedeeld door de netto steekproef. * niet getoond: te weinig respondenten.",  # noqa: E501
+    )
+
+
+def _response_row(label: str, unit: UnitFigures, hidden: bool) -> tuple[str, ...]:
+    grade = "*" if hidden else mean_text(unit.grade.mean)
+    published = NO_FIGURE if unit.published is None else ("ja" if unit.published else "nee")
+    return (
+        label,
+        format_count(unit.net_sample),
+        format_count(unit.completed),
+        format_percentage(unit.response_rate).rstrip("%"),
+        grade,
+        published,
+    )
+
+
+def _service_name(scheme: Scheme | None, code: str | None) -> str:
+    if code is None or scheme is None:
+        return "Totaal"
+    try:
+        return scheme.service(code).name
+    except KeyError:
+        return code
+
+
+def _question_text(questionnaire: Questionnaire | None, question_id: str) -> str:
+    if questionnaire is None:
+        return question_id
+    return next((q.text for q in questionnaire.questions if q.id == question_id), question_id)
+
+
+# --- Blik op Werk (seed 000) ------------------------------------------------------------------
+
+BOW_CLIENT_CHAPTER: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "3.1",
+        "Oordeel van cliënten over {name}",
+        (("3.1", "grade_means", ""), ("3.2", "grade_distribution", ""), ("3.3", "question", "recommended")),
+    ),
+    (
+        "3.2",
+        "Aanleiding traject",
+        (
+            ("3.4", "question", "reason"),
+            ("3.5", "question", "sanction_threat"),
+            ("3.6", "question", "sanction_imposed"),
+        ),
+    ),
+    (
+        "3.3",
+        "Contact met {name}",
+        (
+            ("3.7", "question", "contact_frequency"),
+            ("3.8", "question", "contact_amount"),
+            ("3.9", "question", "fixed_contact"),
+        ),
+    ),
+    (
+        "3.4",
+        "Tevredenheid over {name}",
+        (
+            ("3.10", "section", "tevredenheid_contact"),
+            ("3.11", "section", "tevredenheid_kantoor"),
+            ("3.12", "section", "tevredenheid_begeleiding"),
+        ),
+    ),
+    ("3.5", "Resultaat traject", (("3.13", "question", "expectations"),)),
+    (
+        "3.6",
+        "Klachtafhandeling",
+        (
+            ("3.14", "question", "complaint"),
+            ("3.15", "question", "complaint_filed"),
+            ("3.16", "question", "complaint_resolved"),
+        ),
+    ),
+    (
+        "3.7",
+        "Achtergrond van de cliënten",
+        (("3.17", "question", "gender"), ("3.18", "question", "education"), ("3.19", "question", "benefit")),
+    ),
+)
+BOW_OPDRACHTGEVER_CHAPTER: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "4.1",
+        "Totaaloordeel",
+        (("4.1", "grade_means", ""), ("4.2", "grade_distribution", ""), ("4.3", "question", "recommended")),
+    ),
+    ("4.2", "Begeleiden cliënten", (("4.4", "section", "clienten"),)),
+    ("4.3", "Beoordeling dienstverlening", (("4.5", "section", "beoordeling"),)),
+    (
+        "4.4",
+        "Klachtafhandeling",
+        (("4.6", "question", "complaint"), ("4.7", "question", "complaint_resolved")),
+    ),
+)
+
+
+def _chapter_sections(
+    builder: FigureBuilder, layout: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...], name: str
+) -> list[Section]:
+    sections = []
+    for number, title, figures in layout:
+        blocks: list[Block] = []
+        for fig_number, how, ref in figures:
+            figure: Figure | None
+            if how == "grade_means":
+                figure = builder.grade_means(fig_number)
+            elif how == "grade_distribution":
+                figure = builder.grade_distribution(fig_number)
+            elif how == "section":
+                figure = builder.section(fig_number, ref)
+            else:
+                figure = builder.question(fig_number, ref)
+            if figure is not None:
+                blocks.append(figure)
+        sections.append(Section(number, title.format(name=name), tuple(blocks)))
+    return sections
+
+
+def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) -> ReportDocument:
+    name = context.provider_name
+    questionnaires = questionnaires_for(scheme)
+    clients = FigureBuilder(payload, "client", questionnaires.get("client"), scheme, name)
+    buyers = FigureBuilder(payload, "opdrachtgever", questionnaires.get("opdrachtgever"), scheme, name)
+    client_total = _find(payload.totals, "client", None)
+    buyer_total = _find(payload.totals, "opdrachtgever", None)
+    promoter = client_total.promoter.score if client_total and client_total.disclosable else None
+    sections = [
+        Section(
+            "1",
+            "Inleiding",
+            (
+                "Stichting Blik op Werk kent het Blik op Werk Keurmerk toe aan organisaties die met hun "
+                "dienstverlening bewijzen kwaliteit te leveren. Een van de eisen is een tevredenheidsonderzoek onder "  # noqa: E501
+                "cliënten en opdrachtgevers; dit rapport beschrijft de uitkomsten daarvan.",
+                "Het klanttevredenheidsonderzoek is één van de normen van het keurmerk. Heeft u de norm "
+                "klanttevredenheid gehaald, dan biedt dit nog geen garantie dat u het keurmerk gehaald heeft.",  # noqa: E501
+            ),
+        ),
+        Section(
+            "2",
+            "Onderzoek",
+            (
+                f"Cliënten van {name} die in de meetperiode een traject hebben afgerond, zijn per e-mail en/of brief "  # noqa: E501
+                "uitgenodigd en hebben een herinnering ontvangen; opdrachtgevers uitsluitend per e-mail. Cliënten met "  # noqa: E501
+                "de telefonische optie zijn gebeld door het callcenter.",
+                "Leeswijzer: de resultaten van uw organisatie staan steeds naast het gemiddelde van alle deelnemers "  # noqa: E501
+                "aan het onderzoek (de benchmark). Bij elk figuur staat hoeveel respondenten de vraag beantwoordden "  # noqa: E501
+                "(n); door routing verschilt n per vraag.",
+                Table(
+                    "Tabel 1.2 Diensten",
+                    ("Dienst", "Benaming"),
+                    tuple(
+                        (f"dienst {s.code}", s.name + (" (bestaat niet meer)" if s.retired else ""))
+                        for s in scheme.services
+                    ),
+                ),
+                _response_intro(client_total, buyer_total),
+                response_table(payload, scheme, "Tabel 1.1 Resultaten voor het keurmerk"),
+                "In de kolom 'Publicatie' staat of de responseis voor publicatie op de website van Blik op Werk is "  # noqa: E501
+                "gehaald. Bij de opdrachtgevers staat 'ja', omdat dit cijfer altijd gepubliceerd wordt.",
+                _norm_text(payload),
+            ),
+        ),
+    ]
+    chapter3 = _chapter_sections(clients, BOW_CLIENT_CHAPTER, name)
+    if promoter is not None:
+        first = chapter3[0]
+        chapter3[0] = replace(
+            first,
+            blocks=(
+                *first.blocks[:2],
+                f"{name} heeft een actuele promotorscore van {format_decimal(promoter)}.",
+                *first.blocks[2:],
+            ),
+        )
+    sections.append(Section("3", "Onderzoek onder cliënten", tuple(_flatten(chapter3))))
+    sections.append(
+        Section(
+            "4", "Opdrachtgevers", tuple(_flatten(_chapter_sections(buyers, BOW_OPDRACHTGEVER_CHAPTER, name)))
+        )
+    )
+    sections.append(
+        Section(
+            "5",
+            "Contactgegevens",
+            (
+                f"{BUREAU} heeft veel zorg besteed aan het beschermen van de anonimiteit van de respondenten. Het is niet "  # noqa: E501
+                "toegestaan om op basis van dit rapport respondenten te benaderen over hun antwoorden.",
+                "In de eerste drie weken na publicatie van het conceptrapport kunt u reageren (hoor en wederhoor).",  # noqa: E501
+            ),
+        )
+    )
+    appendix = frequency_tables(
+        payload, "client", questionnaires.get("client"), "Cliënten"
+    ) + frequency_tables(payload, "opdrachtgever", questionnaires.get("opdrachtgever"), "Opdrachtgevers")
+    sections.append(Section("Bijlage", "Antwoorden per vraag", tuple(appendix)))
+    summary = _bow_summary(payload, name, client_total, questionnaires.get("client"))
+    return _document(payload, context, "bow", f"Tevredenheidsonderzoek {name}", sections, summary)
+
+
+def _flatten(sections: list[Section]) -> list[Block]:
+    blocks: list[Block] = []
+    for s in sections:
+        blocks.append(f"## {s.number} {s.title}")
+        blocks.extend(s.blocks)
+    return blocks
+
+
+def _response_intro(clients: UnitFigures | None, buyers: UnitFigures | None) -> str:
+    c_net = 0 if clients is None else clients.net_sample
+    b_net = 0 if buyers is None else buyers.net_sample
+    return (
+        f"Voor uw organisatie zijn in totaal {format_count(c_net)} cliënten benaderd en {format_count(b_net)} "  # noqa: E501
+        f"opdrachtgever(s). Het aantal bruikbare vragenlijsten is "
+        f"{format_percentage(None if clients is None else clients.response_rate)} voor cliënten en "
+        f"{format_percentage(None if buyers is None else buyers.response_rate)} voor opdrachtgever(s)."
+    )
+
+
+def _norm_text(payload: ScoresUpdatedPayload) -> str:
+    verdicts = {
+        "met": "gehaald",
+        "missed": "niet gehaald",
+        "no_grades": "niet te beoordelen",
+        "exemption_possible": "niet gehaald; vrijstelling kan worden aangevraagd",
+    }
+    return " ".join(f"Norm: {verdicts[n.verdict]}. {n.reason}" for n in payload.norms)
+
+
+def _bow_summary(
+    payload: ScoresUpdatedPayload, name: str, clients: UnitFigures | None, questionnaire: Questionnaire | None
+) -> SummaryPage:
+    shown = clients is not None and clients.disclosable
+    grade = mean_text(clients.grade.mean) if shown and clients else NO_FIGURE
+    points = tuple(
+        _question_text(questionnaire, a.question_id)
+        for a in payload.relatively_well
+        if a.respondent_type == "client"
+    )
+    pooled: dict[str, int] = {}
+    if shown and clients is not None:
+        for table in clients.questions:
+            if table.question_type == "satisfaction5":
+                for k, v in table.counts.items():
+                    pooled[k] = pooled.get(k, 0) + v
+    total = sum(pooled.values())
+    shares = (
+        tuple(
+            (label, p, pct_text(p))
+            for value, label in Satisfaction5Question.OPTIONS
+            if (p := pct(pooled.get(value, 0), total) or 0.0) is not None
+        )
+        if total
+        else ()
+    )
+    return SummaryPage(
+        headline="Gemiddeld tevredenheidscijfer van cliënten.",
+        grade_text=grade,
+        points=points,
+        points_intro=f"{name} scoort relatief goed op de volgende punten:"
+        if points
+        else "Er zijn geen punten waarop uw organisatie significant beter scoort dan de benchmark.",
+        satisfaction=shares,
+        norm_text=_norm_text(payload),
+    )
+
+
+# --- UWV re-integratie (seed 002) -------------------------------------------------------------
+
+
+def uwv_reintegratie_report(
+    payload: ScoresUpdatedPayload, scheme: Scheme, context: Context
+) -> ReportDocument:
+    name = context.provider_name
+    questionnaire = questionnaires_for(scheme).get("client")
+    units = [u for u in payload.units if u.respondent_type == "client"]
+    norm_min = scheme.norms.per_unit_mean_min
+    rule = scheme.publication
+    modes = ", ".join(scheme.invitation_modes.get("client", ()))
+    reminders = "; ".join(
+        f"{mode}: {plan.max_reminders} herinnering(en) na {plan.after_days} dagen"
+        for mode in scheme.invitation_modes.get("client", ())
+        if (plan := scheme.reminders.for_mode(mode)) is not None
+    )
+    accounting_rows = []
+    conclusions: list[str] = []
+    grade_rows = []
+    hidden = hidden_units(units, total_shown=False)
+    for unit in units:
+        perceel = _service_name(scheme, unit.service_code)
+        met = rule.requirement_met(unit.completed, unit.net_sample)
+        undeliverable = unit.invited - unit.net_sample
+        accounting_rows.append(
+            (
+                perceel,
+                format_count(unit.invited),
+                format_count(undeliverable),
+                format_count(unit.net_sample),
+                format_count(unit.completed),
+                format_count(unit.partial),
+                format_percentage(unit.response_rate),
+                format_percentage(unit.dispositions.rr1),
+                "ja" if met else "nee",
+            )
+        )
+        grade = "*" if unit.service_code in hidden else mean_text(unit.grade.mean)
+        verdict = NO_FIGURE
+        if unit.grade.mean is not None and norm_min is not None and unit.service_code not in hidden:
+            verdict = "gehaald" if unit.grade.mean >= norm_min else "niet gehaald"
+        exempt = (
+            "ja"
+            if scheme.norms.exemption_below_ended_services is not None
+            and unit.invited < scheme.norms.exemption_below_ended_services
+            else "nee"
+        )
+        grade_rows.append((perceel, format_count(unit.grade.n), grade, verdict, exempt))
+        if not met:
+            conclusions.append(
+                f"Perceel {perceel}: de respons-eis ({format_percentage(rule.min_response_rate)} en minimaal "
+                f"{rule.min_usable} bruikbare vragenlijst(en)) is niet gehaald: {format_count(unit.completed)} van "  # noqa: E501
+                f"{format_count(unit.net_sample)} ({format_percentage(unit.response_rate)}). Alle "
+                f"{format_count(unit.invited)} klanten van wie de dienstverlening in de meetperiode is beëindigd, "  # noqa: E501
+                f"zijn benaderd via {modes} ({reminders}); {format_count(undeliverable)} adres(sen) bleken onbestelbaar. "  # noqa: E501
+                f"Conclusie van {BUREAU}: de voorgeschreven inspanningen om de respons-eis te halen zijn volledig "  # noqa: E501
+                "geleverd; de lage respons ligt niet aan de wijze van benaderen. Het gemiddelde cijfer is daarom "  # noqa: E501
+                "met terughoudendheid te lezen."
+            )
+    accounting = Table(
+        "Tabel 2.1 Methodologische verantwoording per perceel",
+        (
+            "Perceel",
+            "Benaderd (beëindigde diensten)",
+            "Onbestelbaar",
+            "Netto steekproef",
+            "Deelgenomen",
+            "Onvolledig",
+            "Respons",
+            "AAPOR RR1",
+            "Respons-eis gehaald",
+        ),
+        tuple(accounting_rows),
+        f"Wijze van benaderen: {modes}; {reminders}. Het aantal benaderde klanten is gelijk aan het aantal "
+        "aangeleverde beëindigde re-integratiediensten per perceel.",
+    )
+    grades = Table(
+        "Tabel 3.1 Gemiddeld rapportcijfer per perceel",
+        (
+            "Perceel",
+            "n",
+            "Rapportcijfer",
+            f"Norm ≥ {format_decimal(norm_min or 0)}",
+            "Vrijstelling mogelijk (< 5)",
+        ),
+        tuple(grade_rows),
+        "* niet getoond: te weinig respondenten.",
+    )
+    builder = FigureBuilder(payload, "client", questionnaire, scheme, name)
+    sections = [
+        Section(
+            "1",
+            "Inleiding",
+            (
+                f"{name} heeft een Raamovereenkomst Inkoopkader Re-integratiediensten met UWV. Dit rapport geeft de "  # noqa: E501
+                "uitkomsten van het klanttevredenheidsonderzoek over de beëindigde dienstverlening, per perceel. "  # noqa: E501
+                f"Het onderzoek is uitgevoerd door {BUREAU}, lid van de VBO.",
+            ),
+        ),
+        Section(
+            "2",
+            "Methodologische verantwoording",
+            (accounting, *conclusions)
+            if conclusions
+            else (accounting, "De minimale respons-eis is voor elk perceel gehaald."),
+        ),
+        Section("3", "Resultaten", (grades, _norm_text(payload), *builder.all_questions("3"))),
+        Section(
+            "Bijlage",
+            "Antwoorden per vraag",
+            tuple(frequency_tables(payload, "client", questionnaire, "Klanten")),
+        ),
+    ]
+    return _document(
+        payload, context, "uwv-reintegratie", f"Klanttevredenheidsonderzoek UWV – {name}", sections
+    )
+
+
+# --- UWV jobcoach (seed 001) ------------------------------------------------------------------
+
+
+def _grades_listed(unit: UnitFigures | None) -> list[str]:
+    """The grade of every completed form (exact values, decimals kept), highest first."""
+    table = _table(unit, "grade") if unit is not None else None
+    values: list[float] = []
+    if unit is not None and table is None:
+        # The grade question is not in the frequency tables: fall back on the distribution.
+        for grade, count in unit.grade.distribution.items():
+            values += [float(grade)] * count
+    elif table is not None:
+        for answer, count in table.counts.items():
+            values += [float(answer)] * count
+    return [format_decimal(v) for v in sorted(values, reverse=True)]
+
+
+def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) -> ReportDocument:
+    name = context.provider_name
+    questionnaires = questionnaires_for(scheme)
+    employee = _find(payload.totals, "werknemer", None)
+    employer = _find(payload.totals, "werkgever", None)
+    left, right = _grades_listed(employee), _grades_listed(employer)
+    rows = [
+        (
+            f"Jobcoachperiode {i + 1}",
+            left[i] if i < len(left) else NO_FIGURE,
+            right[i] if i < len(right) else NO_FIGURE,
+        )
+        for i in range(max(len(left), len(right)))
+    ]
+
+    def achieved(unit: UnitFigures | None) -> str:
+        if unit is None or unit.grade.mean is None:
+            return NO_FIGURE
+        return f"{format_decimal(unit.grade.grade_sum)} : {unit.grade.n} = {format_decimal(unit.grade.mean)}"
+
+    rows.append(("Behaald cijfer", achieved(employee), achieved(employer)))
+    grade_table = Table(
+        "Tabel 1 Cijfer klanttevredenheid per jobcoachperiode",
+        ("", "Werknemer", "Werkgever"),
+        tuple(rows),
+        "Elk ingevuld beoordelingsformulier is één jobcoachperiode (geanonimiseerd); de cijfers staan per kolom van "  # noqa: E501
+        "hoog naar laag. Norm: minimaal 6,5 voor werknemers en minimaal 6,5 voor werkgevers.",
+    )
+    question_tables = []
+    for respondent_type, label in (("werknemer", "Werknemer"), ("werkgever", "Werkgever")):
+        q = questionnaires.get(respondent_type)
+        unit = _find(payload.totals, respondent_type, None)
+        if q is None:
+            continue
+        options: list[tuple[str, str]] = []
+        body = []
+        for question in q.questions:
+            choices = [(o.value, o.label) for o in question.choices()] if question.type != "grade" else []
+            if not choices:
+                continue
+            options = choices
+            table = _table(unit, question.id)
+            counts = {} if table is None else table.counts
+            body.append((question.text, *(format_count(counts.get(v, 0)) for v, _ in choices)))
+        scale = " – ".join(lbl.lower() for _, lbl in options)
+        question_tables.append(
+            Table(
+                f"{label} (schaal: {scale})",
+                ("Vraag", *(lbl.lower() for _, lbl in options)),
+                tuple(body),
+                "Hoe vaak elk antwoord in het meetjaar is gegeven.",
+            )
+        )
+    analysis = context.provider_response or (
+        "Analyse van de resultaten, conclusies en acties: in te vullen door de jobcoachorganisatie tijdens de "  # noqa: E501
+        "reactietermijn (hoor en wederhoor); de tekst wordt in de definitieve rapportage opgenomen."
+    )
+    sections = [
+        Section("1", "Cijfers per jobcoachperiode", (grade_table, _norm_text(payload))),
+        Section("2", "Score per vraag", tuple(question_tables)),
+        Section("3", "Analyse, conclusies en acties", (analysis,)),
+    ]
+    ctx = replace(context, provider_response=None)  # shown in section 3, not twice
+    return _document(
+        payload, ctx, "uwv-jobcoach", f"Rapportage klanttevredenheid jobcoaching – {name}", sections
+    )
+
+
+# --- staff survey (seed 003) ------------------------------------------------------------------
+
+
+def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) -> ReportDocument:
+    name = context.provider_name
+    questionnaire = questionnaires_for(scheme).get("employee")
+    total = _find(payload.totals, "employee", None)
+    builder = FigureBuilder(payload, "employee", questionnaire, scheme, name)
+    blocks: list[Block] = []
+    if total is None or not total.disclosable:
+        blocks.append(SUPPRESSED)
+    elif questionnaire is not None:
+        grade_rows = []
+        for q in questionnaire.questions:
+            if q.type == "grade":
+                table = _table(total, q.id)
+                grade_rows.append((q.text, _mean_cell(table), format_count(0 if table is None else table.n)))
+        blocks.append(
+            Table("Tabel 4.1 Tevredenheid (rapportcijfers)", ("Vraag", "Gemiddeld", "n"), tuple(grade_rows))
+        )
+        for q in questionnaire.questions:
+            if isinstance(q, LikertMatrixQuestion):
+                rows: list[tuple[str, ...]] = []
+                for key, statement in zip(q.answer_keys(), q.statements, strict=False):
+                    table = _table(total, key)
+                    m = _mean_value(table)
+                    rows.append(
+                        (
+                            statement.label,
+                            NO_FIGURE if m is None else format_decimal(m, 2),
+                            _reading(m),
+                            format_count(0 if table is None else table.n),
+                        )
+                    )
+                rows.sort(key=lambda r: r[1], reverse=True)
+                blocks.append(
+                    Table(
+                        f"{q.text} (1–5, gerangschikt)",
+                        ("Stelling", "Gemiddelde", "Lezing", "n"),
+                        tuple(rows),
+                        "≥ 3,8 uitgesproken positief; > 3 aarzelend positief.",
+                    )
+                )
+            elif isinstance(q, PercentageAllocationQuestion):
+                rows = []
+                for key, item in zip(q.answer_keys(), q.item_values(), strict=False):
+                    m = _mean_value(_table(total, key))
+                    rows.append(
+                        (item.replace("_", " "), NO_FIGURE if m is None else format_decimal(m, 0) + "%")
+                    )
+                blocks.append(Table(f"{q.text} (gemiddeld percentage)", ("Onderdeel", "Tijd"), tuple(rows)))
+            elif q.type == "ranking":
+                places: dict[str, list[int]] = {}
+                table = _table(total, q.id)
+                for key, count in ({} if table is None else table.counts).items():
+                    item, _, place = key.partition("@")
+                    if place.isdigit():
+                        places.setdefault(item, []).extend([int(place)] * count)
+                ranked = sorted(places.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+                blocks.append(
+                    Table(
+                        f"{q.text} (rangorde)",
+                        ("Plaats", "Onderdeel", "Gemiddelde plaats"),
+                        tuple(
+                            (str(i + 1), item.replace("_", " "), format_decimal(sum(p) / len(p)))
+                            for i, (item, p) in enumerate(ranked)
+                        ),
+                    )
+                )
+    group_blocks: list[Block] = []
+    for analysis in payload.group_comparisons:
+        rows = [
+            (
+                _item_text(questionnaire, c.question_id, c.option),
+                _TESTS.get(c.test, c.test),
+                format_decimal(c.p_value, 3),
+                "; ".join(_group_value(g) for g in c.groups),
+            )
+            for c in analysis.significant
+        ]
+        label = _question_text(questionnaire, analysis.by)
+        if rows:
+            group_blocks.append(
+                Table(
+                    f"Significante verschillen naar: {label} ({analysis.tested} vergelijkingen getoetst)",
+                    ("Vraag", "Toets", "p", "Groepen"),
+                    tuple(rows),
+                )
+            )
+        else:
+            group_blocks.append(
+                f"Naar {label}: geen significante verschillen (of groepen te klein om te toetsen)."
+            )
+    sections = [
+        Section(
+            "1",
+            "Inleiding",
+            (
+                f"Dit rapport presenteert de resultaten van het onderzoek onder medewerkers van {name}. "
+                f"In totaal vulden {format_count(0 if total is None else total.completed)} medewerkers de vragenlijst in "  # noqa: E501
+                f"(respons {format_percentage(None if total is None else total.response_rate)}).",
+            ),
+        ),
+        Section(
+            "2",
+            "De respondenten",
+            tuple(f for f in builder.all_questions("2")[:0])
+            + tuple(
+                fig
+                for fig in (
+                    builder.question("2.1", "organisation"),
+                    builder.question("2.2", "age_group"),
+                    builder.question("2.3", "education"),
+                )
+                if fig is not None
+            ),
+        ),
+        Section("3", "Resultaten", tuple(blocks)),
+        Section(
+            "4",
+            "Groepen medewerkers vergeleken",
+            tuple(group_blocks)
+            or (
+                "Alleen significante verschillen (p < 0,05) worden genoemd; groepen kleiner dan "
+                f"{scheme.disclosure.min_n_for_significance_test} worden niet getoetst.",
+            ),
+        ),
+    ]
+    return _document(payload, context, "staff-survey", f"Medewerkersonderzoek {name}", sections)
+
+
+_TESTS = {
+    "welch_t": "Welch t-toets",
+    "welch_anova": "Welch ANOVA",
+    "anova": "ANOVA",
+    "chi_square": "chi-kwadraat",
+}
+
+
+def _group_value(g: GroupValue) -> str:
+    if g.mean is None and g.share is None:
+        return f"{g.group}: te klein (n={g.n})"
+    value = format_decimal(g.mean, 2) if g.mean is not None else pct_text(g.share)
+    return f"{g.group}: {value} (n={g.n})"
+
+
+def _item_text(questionnaire: Questionnaire | None, key: str, option: str | None) -> str:
+    question_id, _, item = key.partition(".")
+    text = _question_text(questionnaire, question_id)
+    if item:
+        text += f" – {item.replace('_', ' ')}"
+    if option:
+        text += f" – {option.replace('_', ' ')}"
+    return text
+
+
+def _mean_value(table: object) -> float | None:
+    from services.reporting.model import _mean_of
+
+    return _mean_of(table)  # type: ignore[arg-type]
+
+
+def _mean_cell(table: object) -> str:
+    return mean_text(_mean_value(table))
+
+
+def _reading(mean: float | None) -> str:
+    if mean is None:
+        return NO_FIGURE
+    if mean >= 3.8:
+        return "uitgesproken positief"
+    return "aarzelend positief" if mean > 3 else "niet positief"
+
+
+# --- basic (no scheme) ------------------------------------------------------------------------
+
+
+def basic_report(payload: ScoresUpdatedPayload, context: Context) -> ReportDocument:
+    table = response_table(payload, None, "Tabel 1.1 Respons en gemiddeld rapportcijfer")
+    return _document(payload, context, "basic", "Tevredenheidsonderzoek", [Section("1", "Respons", (table,))])
