@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -30,6 +31,8 @@ from shared.events import Event, Topics, parse_event
 from shared.logging import batch_context, event_context, get_logger
 from shared.metrics import (
     BATCH_SECONDS,
+    CONSUMER_LAG,
+    CONSUMER_LAG_SCRAPE_ERRORS,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_DUPLICATE,
@@ -218,3 +221,72 @@ def _short(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "message"
     return f"{where}: {first.get('msg', 'invalid')} ({exc.error_count()} error(s))"
+
+
+# --- consumer lag ---------------------------------------------------------------------------
+
+Partition = tuple[str, int]
+
+
+def partition_lag(
+    end: dict[Partition, int], committed: dict[Partition, int], beginning: dict[Partition, int]
+) -> dict[Partition, int]:
+    """Messages each partition still holds for the group: end offset minus committed offset.
+
+    A partition the group never committed on is consumed from the beginning
+    (``auto_offset_reset="earliest"``), so all it holds counts. Never negative.
+    """
+    return {tp: max(0, last - committed.get(tp, beginning.get(tp, 0))) for tp, last in sorted(end.items())}
+
+
+class LagMonitor:
+    """Reads a consumer group's committed offsets and the topics' end offsets from the broker.
+
+    Its own admin client and group-less consumer, so it never disturbs the group's members and
+    sees the whole group, whichever replica holds which partition.
+    """
+
+    def __init__(self, bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = list(topics)
+
+    async def lag(self) -> dict[Partition, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await admin.start()
+        await offsets.start()
+        try:
+            committed_raw = await admin.list_consumer_group_offsets(self.group_id)
+            committed = {
+                (tp.topic, tp.partition): meta.offset
+                for tp, meta in committed_raw.items()
+                if tp.topic in self.topics and meta.offset >= 0
+            }
+            await offsets.topics()  # refresh metadata
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in self.topics
+                for p in sorted(offsets.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                return {}
+            end = {(tp.topic, tp.partition): o for tp, o in (await offsets.end_offsets(partitions)).items()}
+            begin = {
+                (tp.topic, tp.partition): o for tp, o in (await offsets.beginning_offsets(partitions)).items()
+            }
+        finally:
+            await offsets.stop()
+            await admin.close()
+        return partition_lag(end, committed, begin)
+
+    async def observe(self) -> None:
+        """Set the lag gauges; a broker error is counted and logged, the gauges keep their value."""
+        try:
+            lags = await self.lag()
+        except Exception as exc:  # the broker may be down: metrics must not crash the service
+            CONSUMER_LAG_SCRAPE_ERRORS.inc()
+            log.warning("consumer_lag_unavailable", group=self.group_id, error=repr(exc))
+            return
+        for (topic, partition), lag in lags.items():
+            CONSUMER_LAG.labels(group=self.group_id, topic=topic, partition=str(partition)).set(lag)
