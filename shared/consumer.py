@@ -15,12 +15,12 @@ nothing is dead-lettered: the batch is rewound and retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -242,42 +242,51 @@ def partition_lag(
 class LagMonitor:
     """Reads a consumer group's committed offsets and the topics' end offsets from the broker.
 
-    Its own admin client and group-less consumer, so it never disturbs the group's members and
-    sees the whole group, whichever replica holds which partition.
+    Its own consumer that carries the group's id but subscribes to nothing, so it never joins
+    the group (no rebalance) yet reads the group's committed offsets (OffsetFetch) and sees the
+    whole group, whichever replica holds which partition. (The admin client's
+    ``list_consumer_group_offsets`` is not used: Tansu's answer to it does not decode.)
     """
 
     def __init__(self, bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.topics = list(topics)
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def _offsets_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False
+            )
+            await reader.start()
+            self._reader = reader
+        return self._reader
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.stop()
 
     async def lag(self) -> dict[Partition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        await admin.start()
-        await offsets.start()
-        try:
-            committed_raw = await admin.list_consumer_group_offsets(self.group_id)
-            committed = {
-                (tp.topic, tp.partition): meta.offset
-                for tp, meta in committed_raw.items()
-                if tp.topic in self.topics and meta.offset >= 0
-            }
-            await offsets.topics()  # refresh metadata
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in self.topics
-                for p in sorted(offsets.partitions_for_topic(topic) or ())
-            ]
-            if not partitions:
-                return {}
-            end = {(tp.topic, tp.partition): o for tp, o in (await offsets.end_offsets(partitions)).items()}
-            begin = {
-                (tp.topic, tp.partition): o for tp, o in (await offsets.beginning_offsets(partitions)).items()
-            }
-        finally:
-            await offsets.stop()
-            await admin.close()
+        reader = await self._offsets_reader()
+        await reader.topics()  # refresh metadata: partitions may have been added
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        committed: dict[Partition, int] = {}
+        for tp in partitions:
+            offset = await reader.committed(tp)
+            if offset is not None and offset >= 0:
+                committed[(tp.topic, tp.partition)] = offset
+        end = {(tp.topic, tp.partition): o for tp, o in (await reader.end_offsets(partitions)).items()}
+        begin = {
+            (tp.topic, tp.partition): o for tp, o in (await reader.beginning_offsets(partitions)).items()
+        }
         return partition_lag(end, committed, begin)
 
     async def observe(self) -> None:
@@ -287,6 +296,8 @@ class LagMonitor:
         except Exception as exc:  # the broker may be down: metrics must not crash the service
             CONSUMER_LAG_SCRAPE_ERRORS.inc()
             log.warning("consumer_lag_unavailable", group=self.group_id, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self.close()  # start afresh next time
             return
         for (topic, partition), lag in lags.items():
             CONSUMER_LAG.labels(group=self.group_id, topic=topic, partition=str(partition)).set(lag)

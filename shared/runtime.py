@@ -131,14 +131,18 @@ class ServiceRuntime:
         """Every ``metrics_poll_seconds``: the outbox backlog and age, and the consumer lag."""
         topics = [c.topic for c in ctx.consumers]
         lag = LagMonitor(self.settings.kafka_bootstrap_servers, ctx.name, topics) if topics else None
-        while True:
-            try:
-                await ctx.relay.observe()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox_metrics_unavailable", service=self.name, error=str(exc))
+        try:
+            while True:
+                try:
+                    await ctx.relay.observe()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox_metrics_unavailable", service=self.name, error=str(exc))
+                if lag is not None:
+                    await lag.observe()
+                await asyncio.sleep(self.settings.metrics_poll_seconds)
+        finally:
             if lag is not None:
-                await lag.observe()
-            await asyncio.sleep(self.settings.metrics_poll_seconds)
+                await asyncio.shield(lag.close())
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=f"{self.name}:{name}")
