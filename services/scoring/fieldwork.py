@@ -32,6 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from shared.schemes import PublicationRule
 
 Status = Literal["met", "on_track", "at_risk", "exempt", "no_requirement", "no_sample"]
@@ -62,7 +65,7 @@ class ForecastSettings:
     prior_responses: float = 5.0  # weight of that prior, in responses
     prior_weight: float = 10.0  # shrinkage of a provider's pi toward the study's, in people
     iterations: int = 200
-    tolerance: float = 1e-9
+    tolerance: float = 1e-7
 
 
 @dataclass(frozen=True)
@@ -108,41 +111,50 @@ def _still_coming(eventual: float, rate: float, age: float) -> float:
 
 
 def fit_curve(providers: Sequence[ProviderFieldwork], settings: ForecastSettings) -> CurveFit:
-    """Fit lam (study) and pi (per provider) by expectation-maximisation."""
+    """Fit lam (study) and pi (per provider) by expectation-maximisation.
+
+    Vectorised over every (provider, age) group of waiting people: one iteration is a few
+    array operations however many providers the study has.
+    """
     total_n = sum(p.net_sample for p in providers)
     total_usable = sum(p.usable for p in providers)
     total_delay = sum(p.delay_days_sum for p in providers)
     study_pi = total_usable / total_n if total_n else 0.0
     rate = 1.0 / settings.prior_delay_days
-    pis = {(p.provider_id, p.respondent_type): study_pi for p in providers}
+    count = len(providers)
+    usable = np.array([p.usable for p in providers], dtype=float)
+    net = np.array([p.net_sample for p in providers], dtype=float)
+    owner = np.array([i for i, p in enumerate(providers) for _ in p.waiting], dtype=np.intp)
+    ages = np.array([age for p in providers for age, _ in p.waiting], dtype=float)
+    people = np.array([n for p in providers for _, n in p.waiting], dtype=float)
+    pis = np.full(count, study_pi)
     for _ in range(settings.iterations):
-        expected_more = 0.0  # Σ w over everyone waiting
-        exposure = 0.0  # Σ w·a: time the future respondents have been silent so far
-        new_pis: dict[tuple[str, str], float] = {}
-        future: dict[tuple[str, str], float] = {}
-        for p in providers:
-            key = (p.provider_id, p.respondent_type)
-            w_sum = 0.0
-            for age, n in p.waiting:
-                w = _still_coming(pis[key], rate, age)
-                w_sum += n * w
-                exposure += n * w * age
-            future[key] = w_sum
-            expected_more += w_sum
-        new_study_pi = (total_usable + expected_more) / total_n if total_n else 0.0
-        for p in providers:
-            key = (p.provider_id, p.respondent_type)
-            new_pis[key] = (p.usable + future[key] + settings.prior_weight * new_study_pi) / (
-                p.net_sample + settings.prior_weight
-            )
+        w = people * _still_coming_array(pis[owner], rate, ages)
+        future = np.bincount(owner, weights=w, minlength=count)
+        exposure = float(np.dot(w, ages))
+        new_study_pi = (total_usable + float(future.sum())) / total_n if total_n else 0.0
+        new_pis = (usable + future + settings.prior_weight * new_study_pi) / (net + settings.prior_weight)
         new_rate = (total_usable + settings.prior_responses) / (
             total_delay + exposure + settings.prior_responses * settings.prior_delay_days
         )
-        change = abs(new_rate - rate) + max((abs(new_pis[k] - pis[k]) for k in pis), default=0.0)
+        change = abs(new_rate - rate) + (float(np.max(np.abs(new_pis - pis))) if count else 0.0)
         rate, pis, study_pi = new_rate, new_pis, new_study_pi
         if change < settings.tolerance:
             break
-    return CurveFit(rate, study_pi, pis)
+    eventual = {(p.provider_id, p.respondent_type): float(pis[i]) for i, p in enumerate(providers)}
+    return CurveFit(rate, study_pi, eventual)
+
+
+def _still_coming_array(
+    eventual: npt.NDArray[np.float64], rate: float, ages: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """w(a) for many people at once (see :func:`_still_coming`)."""
+    tail = np.clip(eventual, 0.0, 1.0) * np.exp(-rate * ages)
+    denominator = 1.0 - np.clip(eventual, 0.0, 1.0) + tail
+    result: npt.NDArray[np.float64] = np.divide(
+        tail, denominator, out=np.zeros_like(tail), where=denominator > 0
+    )
+    return result
 
 
 def expected_usable(p: ProviderFieldwork, eventual: float, rate: float, horizon_days: float) -> float:
