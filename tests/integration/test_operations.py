@@ -9,6 +9,7 @@ The scoring and responses services run once for the module; each test uses its o
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -84,8 +85,13 @@ async def publish(service: ServiceRuntime, events: Sequence[Event]) -> None:
     await asyncio.gather(*acks)
 
 
-def invited_days_ago(invitation: InvitationIssued, days: float) -> InvitationIssued:
-    return invitation.model_copy(update={"occurred_at": datetime.now(UTC) - timedelta(days=days)})
+def invite(panel: Panel, provider_id: str, days_ago: float = 0.0) -> InvitationIssued:
+    """An invitation with its own token hash: the module's responses service (and any later
+    one in the same consumer group) takes it as a real invitation, never as a duplicate."""
+    invitation = panel.invite(provider_id)
+    payload = invitation.payload.model_copy(update={"token_hash": secrets.token_hex(32)})
+    occurred_at = datetime.now(UTC) - timedelta(days=days_ago)
+    return invitation.model_copy(update={"payload": payload, "occurred_at": occurred_at})
 
 
 def answered_after(invitation: InvitationIssued, days: float) -> ResponseSubmitted:
@@ -145,7 +151,7 @@ async def test_a_counted_response_is_timed_from_submission_to_scoring(
         v for _, v in samples(await scrape(scoring_service), "tevreden_scoring_latency_seconds_count")
     )
     panel = Panel(f"kto-{uuid.uuid4().hex[:12]}")
-    invitation = panel.invite("pluswerk")
+    invitation = invite(panel, "pluswerk")
     await publish(scoring_service, [invitation, Panel.answer(invitation, bow_client_answers(8))])
 
     async def counted() -> float | None:
@@ -162,10 +168,10 @@ async def fieldwork_study(scoring_service: ServiceRuntime) -> str:
     panel = Panel(f"kto-{uuid.uuid4().hex[:12]}")
     events: list[Event] = []
     for provider, answered in (("goed-werk", 15), ("weinig-respons", 1)):
-        invitations = [invited_days_ago(panel.invite(provider), 30) for _ in range(40)]
+        invitations = [invite(panel, provider, 30) for _ in range(40)]
         events += invitations
         events += [answered_after(i, 3) for i in invitations[:answered]]
-    fresh = [invited_days_ago(panel.invite("net-begonnen"), 0.5) for _ in range(40)]
+    fresh = [invite(panel, "net-begonnen", 0.5) for _ in range(40)]
     events += fresh + [answered_after(i, 0.2) for i in fresh[:3]]
     await publish(scoring_service, events)
 
