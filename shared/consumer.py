@@ -15,11 +15,12 @@ nothing is dead-lettered: the batch is rewound and retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -30,6 +31,8 @@ from shared.events import Event, Topics, parse_event
 from shared.logging import batch_context, event_context, get_logger
 from shared.metrics import (
     BATCH_SECONDS,
+    CONSUMER_LAG,
+    CONSUMER_LAG_SCRAPE_ERRORS,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_DUPLICATE,
@@ -218,3 +221,83 @@ def _short(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "message"
     return f"{where}: {first.get('msg', 'invalid')} ({exc.error_count()} error(s))"
+
+
+# --- consumer lag ---------------------------------------------------------------------------
+
+Partition = tuple[str, int]
+
+
+def partition_lag(
+    end: dict[Partition, int], committed: dict[Partition, int], beginning: dict[Partition, int]
+) -> dict[Partition, int]:
+    """Messages each partition still holds for the group: end offset minus committed offset.
+
+    A partition the group never committed on is consumed from the beginning
+    (``auto_offset_reset="earliest"``), so all it holds counts. Never negative.
+    """
+    return {tp: max(0, last - committed.get(tp, beginning.get(tp, 0))) for tp, last in sorted(end.items())}
+
+
+class LagMonitor:
+    """Reads a consumer group's committed offsets and the topics' end offsets from the broker.
+
+    Its own consumer that carries the group's id but subscribes to nothing, so it never joins
+    the group (no rebalance) yet reads the group's committed offsets (OffsetFetch) and sees the
+    whole group, whichever replica holds which partition. (The admin client's
+    ``list_consumer_group_offsets`` is not used: Tansu's answer to it does not decode.)
+    """
+
+    def __init__(self, bootstrap: str, group_id: str, topics: Sequence[str]) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = list(topics)
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def _offsets_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False
+            )
+            await reader.start()
+            self._reader = reader
+        return self._reader
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.stop()
+
+    async def lag(self) -> dict[Partition, int]:
+        reader = await self._offsets_reader()
+        await reader.topics()  # refresh metadata: partitions may have been added
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return {}
+        committed: dict[Partition, int] = {}
+        for tp in partitions:
+            offset = await reader.committed(tp)
+            if offset is not None and offset >= 0:
+                committed[(tp.topic, tp.partition)] = offset
+        end = {(tp.topic, tp.partition): o for tp, o in (await reader.end_offsets(partitions)).items()}
+        begin = {
+            (tp.topic, tp.partition): o for tp, o in (await reader.beginning_offsets(partitions)).items()
+        }
+        return partition_lag(end, committed, begin)
+
+    async def observe(self) -> None:
+        """Set the lag gauges; a broker error is counted and logged, the gauges keep their value."""
+        try:
+            lags = await self.lag()
+        except Exception as exc:  # the broker may be down: metrics must not crash the service
+            CONSUMER_LAG_SCRAPE_ERRORS.inc()
+            log.warning("consumer_lag_unavailable", group=self.group_id, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self.close()  # start afresh next time
+            return
+        for (topic, partition), lag in lags.items():
+            CONSUMER_LAG.labels(group=self.group_id, topic=topic, partition=str(partition)).set(lag)

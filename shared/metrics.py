@@ -1,4 +1,10 @@
-"""Prometheus metrics every service exposes on ``/metrics``, and ``/healthz``."""
+"""Prometheus metrics every service exposes on ``/metrics``, and ``/healthz``.
+
+Every metric here is registered when ``shared`` is imported, so every service exposes it
+(with no samples yet where it has labels and nothing happened). Metrics of one service only
+(responses per mode, scoring latency) live in that service. The list with what each means is
+in the README, section "Operations".
+"""
 
 from __future__ import annotations
 
@@ -20,8 +26,33 @@ EVENTS_FAILED = Counter("tevreden_events_failed_total", "Failed attempts to hand
 EVENTS_DEAD_LETTERED = Counter(
     "tevreden_events_dead_lettered_total", "Events sent to a dead-letter topic", ["topic"]
 )
-OUTBOX_BACKLOG = Gauge("tevreden_outbox_backlog", "Outbox rows not yet published")
 BATCH_SECONDS = Histogram("tevreden_consumer_batch_seconds", "Time to handle one consumed batch", ["topic"])
+
+# Outbox, per service (schema): rows not yet published and how long the oldest has waited.
+OUTBOX_BACKLOG = Gauge("tevreden_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "tevreden_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits)",
+    ["service"],
+)
+
+# Consumer lag per group, topic and partition: end offset minus the group's committed offset.
+# Every replica of a group reports the same figure: aggregate with max, not sum.
+CONSUMER_LAG = Gauge(
+    "tevreden_consumer_lag", "Messages not yet consumed by the group", ["group", "topic", "partition"]
+)
+CONSUMER_LAG_SCRAPE_ERRORS = Counter(
+    "tevreden_consumer_lag_errors_total", "Failed attempts to read consumer offsets from the broker"
+)
+
+# Email outcomes, for the invitations service's mailer to count (a generic hook: the
+# alert on SMTP failures reads it). Each outcome is exposed at 0 from the start.
+EMAIL_OUTCOMES = ("sent", "deferred", "bounced")
+EMAILS = Counter(
+    "tevreden_emails_total", "Emails by SMTP outcome (sent, deferred 4xx, bounced 5xx)", ["outcome"]
+)
+for _outcome in EMAIL_OUTCOMES:
+    EMAILS.labels(outcome=_outcome)
 
 HealthCheck = Callable[[], Awaitable[None]]
 

@@ -19,7 +19,7 @@ from faststream.kafka import KafkaBroker
 from shared.db import Connection
 from shared.events import Event, encode_event
 from shared.logging import get_logger
-from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 
 log = get_logger(__name__)
 
@@ -100,14 +100,15 @@ class OutboxRelay:
                 self._batch_size,
             )
             if not rows:
-                OUTBOX_BACKLOG.set(0)
+                OUTBOX_BACKLOG.labels(service=self._schema).set(0)
+                OUTBOX_OLDEST_AGE.labels(service=self._schema).set(0)
                 return 0
             await self._publish(rows)
             await conn.execute(
                 f"UPDATE {self._schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in rows],
             )
-        OUTBOX_BACKLOG.set(await self.backlog())
+        await self.observe()
         return len(rows)
 
     async def _publish(self, rows: Sequence[Any]) -> None:
@@ -127,8 +128,22 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(topic=r["topic"]).inc()
 
     async def backlog(self) -> int:
-        async with self._pool.acquire() as conn:
-            count: int = await conn.fetchval(
-                f"SELECT count(*) FROM {self._schema}.outbox WHERE sent_at IS NULL"
-            )
+        count, _ = await self.backlog_and_age()
         return count
+
+    async def backlog_and_age(self) -> tuple[int, float]:
+        """Rows not yet published, and the age in seconds of the oldest (0 when none)."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n,"
+                " coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
+                f" FROM {self._schema}.outbox WHERE sent_at IS NULL"
+            )
+        assert row is not None
+        return int(row["n"]), max(0.0, float(row["age"]))
+
+    async def observe(self) -> None:
+        """Set the backlog and oldest-age gauges of this service's outbox."""
+        count, age = await self.backlog_and_age()
+        OUTBOX_BACKLOG.labels(service=self._schema).set(count)
+        OUTBOX_OLDEST_AGE.labels(service=self._schema).set(age)

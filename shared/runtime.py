@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from shared.broker import all_topics, ensure_topics, make_broker
-from shared.consumer import BatchHandler, EventConsumer
+from shared.consumer import BatchHandler, EventConsumer, LagMonitor
 from shared.db import create_pool, migrate
 from shared.events import Event
 from shared.logging import configure_logging, get_logger
@@ -119,12 +119,30 @@ class ServiceRuntime:
         loops = self._wire(ctx)
         await broker.start()
         self._spawn(relay.run(), "outbox-relay")
+        self._spawn(self._observe(ctx), "metrics")
         for loop in loops:
             self._spawn(loop(), loop.__name__)
         await self._serve_http(ctx)
         self.ctx = ctx
         log.info("service_started", service=self.name, port=s.port_for(self.name))
         return ctx
+
+    async def _observe(self, ctx: ServiceContext) -> None:
+        """Every ``metrics_poll_seconds``: the outbox backlog and age, and the consumer lag."""
+        topics = [c.topic for c in ctx.consumers]
+        lag = LagMonitor(self.settings.kafka_bootstrap_servers, ctx.name, topics) if topics else None
+        try:
+            while True:
+                try:
+                    await ctx.relay.observe()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox_metrics_unavailable", service=self.name, error=str(exc))
+                if lag is not None:
+                    await lag.observe()
+                await asyncio.sleep(self.settings.metrics_poll_seconds)
+        finally:
+            if lag is not None:
+                await asyncio.shield(lag.close())
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=f"{self.name}:{name}")

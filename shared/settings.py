@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    # How often each service reads its outbox backlog and its consumer lag for /metrics.
+    metrics_poll_seconds: float = Field(default=5.0, gt=0)
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""

@@ -178,5 +178,35 @@ def recompute(
     raise typer.Exit(run_recompute(get_settings().database_url, study, from_jsonl, Console()))
 
 
+@app.command()
+def status(
+    study: Annotated[str, typer.Option(help="The study id")],
+    horizon_days: Annotated[
+        float, typer.Option(min=1, max=365, help="Days of fieldwork per invitation (invitation, reminders)")
+    ] = 42.0,
+    host: Annotated[str, typer.Option(help="Where the services listen (their default ports)")] = "127.0.0.1",
+    url: Annotated[
+        list[str] | None, typer.Option(help="service=base URL, where one is elsewhere (repeat)")
+    ] = None,
+) -> None:
+    """Fieldwork status: per provider the response so far, its forecast, the requirement and a
+    flag; then each service's outbox backlog, consumer lag and dead-lettered events.
+
+    Exit code 0: nobody flagged; 1: a provider heads below the requirement; 2: scoring unreachable.
+    """
+    from rich.console import Console
+
+    from tevreden.admin import parse_pairs
+    from tevreden.status import run_status
+
+    settings = get_settings()
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    try:
+        urls |= parse_pairs(url or [], "--url")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(run_status(study, urls["scoring"], urls, horizon_days, Console()))
+
+
 def main() -> None:
     app()

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 import asyncpg
+from prometheus_client import Counter
 
 from services.responses import store
 from services.responses.audio import AudioLibrary
@@ -47,6 +48,21 @@ from shared.tokens import format_short_code, normalise_short_code, token_hash
 log = get_logger(__name__)
 
 Mode = Literal["web", "phone", "paper"]
+
+# Final responses stored, per mode and whether usable (bruikbaar): the response mix on /metrics.
+RESPONSES_STORED = Counter(
+    "tevreden_responses_total", "Final responses stored, by mode and usability", ["mode", "usable"]
+)
+
+
+async def _insert_responses(conn: Connection, finals: Sequence[Final]) -> set[uuid.UUID]:
+    """Store final responses (the first per invitation wins); count the ones stored per mode."""
+    taken = await store.insert_responses(conn, finals)
+    for final in finals:
+        payload = final.event.payload
+        if payload.invitation_id in taken:
+            RESPONSES_STORED.labels(mode=payload.mode, usable=str(payload.usable).lower()).inc()
+    return taken
 
 
 async def record_invitations(conn: Connection, events: list[Event]) -> None:
@@ -217,7 +233,7 @@ async def post_form(
         step = take_page(questionnaire, saved, page_index, form, back=form.get("action") == "back")
         if step.final:
             final = Final(_submitted_event(opened.invitation, questionnaire, step.answers, "web"))
-            stored = opened.invitation_id in await store.insert_responses(conn, [final])
+            stored = opened.invitation_id in await _insert_responses(conn, [final])
             if stored:
                 log.debug("response_stored", response_id=str(final.event.payload.response_id), mode="web")
             return Submitted(stored)
@@ -304,7 +320,7 @@ async def submit_interview(
         return InterviewOutcome("invalid", errors=validated.errors)
     final = Final(_submitted_event(row, questionnaire, validated.answers, "phone"), interviewer_id)
     async with pool.acquire() as conn:
-        taken = await store.insert_responses(conn, [final])
+        taken = await _insert_responses(conn, [final])
         if invitation_id not in taken:  # answered or withdrawn a moment ago
             row = await store.invitation_by_id(conn, invitation_id)
             assert row is not None
@@ -387,7 +403,7 @@ async def import_paper(pool: asyncpg.Pool, data: bytes) -> PaperReport:
         finals.append((row, Final(_submitted_event(invitation, questionnaire, answers, "paper"))))
     if finals:
         async with pool.acquire() as conn:
-            taken = await store.insert_responses(conn, [f for _, f in finals])
+            taken = await _insert_responses(conn, [f for _, f in finals])
         for row, final in finals:
             payload = final.event.payload
             if payload.invitation_id not in taken:

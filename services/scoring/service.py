@@ -10,6 +10,7 @@ new snapshot in the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import OrderedDict
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from services.scoring import store
@@ -41,6 +43,7 @@ from services.scoring.domain import (
     undeliverable_tally,
     units_by_provider,
 )
+from services.scoring.fieldwork import ForecastSettings, forecast_study
 from services.scoring.groups import compare_groups, group_figures
 from shared.db import Connection
 from shared.events import (
@@ -61,8 +64,10 @@ from shared.schemes import Scheme, load_scheme
 
 async def count_invitations(conn: Connection, events: list[Event]) -> None:
     """``invitations.issued``: each new invitation adds one to its unit's net sample."""
-    issued = [e.payload for e in events if isinstance(e, InvitationIssued)]
-    keys = await store.record_issued(conn, issued)
+    issued = [e for e in events if isinstance(e, InvitationIssued)]
+    keys = await store.record_issued(
+        conn, [e.payload for e in issued], {e.payload.invitation_id: e.occurred_at for e in issued}
+    )
     await _apply(conn, aggregate((key, INVITED) for key in keys), events)
 
 
@@ -76,14 +81,32 @@ async def count_undeliverable(conn: Connection, events: list[Event]) -> None:
 async def count_responses(conn: Connection, events: list[Event]) -> None:
     """``responses.submitted``: a usable questionnaire counts with its grade and answers, an
     unusable one as partial."""
-    submitted = [e.payload for e in events if isinstance(e, ResponseSubmitted)]
-    recorded = await store.record_responses(conn, [(p, grade_of(p)) for p in submitted])
+    submitted = [e for e in events if isinstance(e, ResponseSubmitted)]
+    recorded = await store.record_responses(conn, [(e.payload, grade_of(e.payload)) for e in submitted])
     contributions = []
-    for p in submitted:
+    counted_at = []
+    for e in submitted:
+        p = e.payload
         if p.response_id in recorded:
             recorded.discard(p.response_id)  # the same response twice in one batch counts once
             contributions.append((unit_of(p), kept(p).tally()))
+            counted_at.append(e.occurred_at)
     await _apply(conn, aggregate(contributions), events)
+    observe_scoring_latency(counted_at, datetime.now(UTC))
+
+
+# Submitted → scored: from the responses.submitted event's occurred_at to the moment its batch
+# is written (the figures are in the outbox; the relay publishes them right after the commit).
+SCORING_LATENCY = Histogram(
+    "tevreden_scoring_latency_seconds",
+    "From a response's submission (its event's occurred_at) to its counting in the aggregates",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+
+
+def observe_scoring_latency(submitted: Sequence[datetime], scored_at: datetime) -> None:
+    for moment in submitted:
+        SCORING_LATENCY.observe(max(0.0, (scored_at - moment).total_seconds()))
 
 
 async def count_withdrawals(conn: Connection, events: list[Event]) -> None:
@@ -359,3 +382,56 @@ def _response_line(data: Any) -> ResponseSubmittedPayload | ResponseWithdrawnPay
     if "answers" in data:
         return ResponseSubmittedPayload.model_validate(data)
     return ResponseWithdrawnPayload.model_validate(data)
+
+
+# --- fieldwork status -----------------------------------------------------------------------
+
+
+async def study_status(
+    conn: Connection, study_id: str, now: datetime, settings: ForecastSettings | None = None
+) -> dict[str, Any]:
+    """Per provider the response so far, the forecast of the final response and the status
+    against the scheme's publication requirement (``services.scoring.fieldwork``)."""
+    settings = settings or ForecastSettings()
+    schemes = await store.schemes_of(conn, [study_id])
+    scheme = scheme_named(schemes.get(study_id))
+    found = await store.fieldwork(conn, study_id, now)
+    # The fit is CPU work (about a second per 100,000 people): off the event loop, so the
+    # consumers keep going while it runs.
+    rule = None if scheme is None else scheme.publication
+    forecast = await asyncio.to_thread(forecast_study, found, rule, settings)
+    return {
+        "study_id": study_id,
+        "scheme_id": None if scheme is None else scheme.scheme_id,
+        "as_of": now.isoformat(),
+        "horizon_days": settings.horizon_days,
+        "requirement": None
+        if scheme is None
+        else {
+            "min_usable": scheme.publication.min_usable,
+            "min_response_rate": scheme.publication.min_response_rate,
+            "always_published_for": list(scheme.publication.always_published_for),
+        },
+        "curve": {
+            "rate_per_day": forecast.fit.rate_per_day,
+            "median_delay_days": forecast.fit.median_delay_days,
+            "study_eventual_response": forecast.fit.study_eventual,
+        },
+        "providers": [
+            {
+                "provider_id": p.provider_id,
+                "respondent_type": p.respondent_type,
+                "net_sample": p.net_sample,
+                "usable": p.usable,
+                "response_so_far": p.response_so_far,
+                "forecast_usable": round(p.forecast_usable, 2),
+                "forecast_response": p.forecast_response,
+                "required_usable": p.required_usable,
+                "required_response": p.required_response,
+                "status": p.status,
+                "flagged": p.flagged,
+            }
+            for p in forecast.providers
+        ],
+        "flagged": sorted({p.provider_id for p in forecast.flagged}),
+    }

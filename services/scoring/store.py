@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.scoring.domain import ALL_PROVIDERS, KeptResponse, ProviderKey, UnitKey, UnitTally
+from services.scoring.fieldwork import ProviderFieldwork
 from shared.db import Connection
 from shared.events import (
     InvitationIssuedPayload,
@@ -36,8 +37,11 @@ def _unit(record: Any) -> UnitKey:
 # --- facts -------------------------------------------------------------------------------
 
 
-async def record_issued(conn: Connection, issued: Sequence[InvitationIssuedPayload]) -> list[UnitKey]:
-    """Keep new invitations and the study's scheme; returns the unit of each new invitation.
+async def record_issued(
+    conn: Connection, issued: Sequence[InvitationIssuedPayload], issued_at: Mapping[uuid.UUID, datetime]
+) -> list[UnitKey]:
+    """Keep new invitations (with when each was issued) and the study's scheme; returns the unit
+    of each new invitation.
 
     An invitation already known (redelivered, or its undeliverable event came first)
     changes nothing, so it is not returned.
@@ -54,9 +58,10 @@ async def record_issued(conn: Connection, issued: Sequence[InvitationIssuedPaylo
     records = await conn.fetch(
         """
         INSERT INTO scoring.issued
-            (invitation_id, study_id, provider_id, service_code, respondent_type, scheme_id, questionnaire_id)
+            (invitation_id, study_id, provider_id, service_code, respondent_type, scheme_id, questionnaire_id,
+             issued_at)
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::text[])
+                             $7::text[], $8::timestamptz[])
         ON CONFLICT (invitation_id) DO NOTHING
         RETURNING study_id, provider_id, service_code, respondent_type
         """,
@@ -67,6 +72,7 @@ async def record_issued(conn: Connection, issued: Sequence[InvitationIssuedPaylo
         [p.respondent_type for p in rows],
         [p.scheme_id for p in rows],
         [p.questionnaire_id for p in rows],
+        [issued_at.get(p.invitation_id) for p in rows],
     )
     return [_unit(r) for r in records]
 
@@ -438,3 +444,52 @@ async def usable_answers(conn: Connection, study_id: str, provider_id: str) -> l
         provider_id,
     )
     return [dict(r["answers"]) for r in records]
+
+
+# --- fieldwork: the figures of the forecast ------------------------------------------------------
+
+_FIELDWORK = """
+SELECT i.provider_id, i.respondent_type,
+       count(*) AS net_sample,
+       count(*) FILTER (WHERE r.usable AND r.withdrawn_at IS NULL) AS usable,
+       count(*) FILTER (WHERE r.invitation_id IS NOT NULL
+                        AND NOT (coalesce(r.usable, false) AND r.withdrawn_at IS NULL)) AS closed,
+       coalesce(sum(greatest(0, extract(epoch FROM r.submitted_at - coalesce(i.issued_at, r.submitted_at))))
+                FILTER (WHERE r.usable AND r.withdrawn_at IS NULL), 0)::float8 / 86400 AS delay_days_sum
+FROM scoring.issued i LEFT JOIN scoring.responses r USING (invitation_id)
+WHERE i.study_id = $1 AND NOT i.undeliverable
+GROUP BY i.provider_id, i.respondent_type
+"""
+
+# Those who have not answered, by whole hours since their invitation (a time-less invitation,
+# kept before invitation times were, counts as issued now).
+_WAITING = """
+SELECT i.provider_id, i.respondent_type,
+       floor(greatest(0, extract(epoch FROM $2::timestamptz - coalesce(i.issued_at, $2::timestamptz))) / 3600)
+           AS hours,
+       count(*) AS n
+FROM scoring.issued i LEFT JOIN scoring.responses r USING (invitation_id)
+WHERE i.study_id = $1 AND NOT i.undeliverable AND r.invitation_id IS NULL
+GROUP BY 1, 2, 3
+"""
+
+
+async def fieldwork(conn: Connection, study_id: str, now: datetime) -> list[ProviderFieldwork]:
+    """Per provider and respondent type: net sample, usable and closed cases, the sum of the
+    response delays, and the people still waiting by age in days (hour resolution)."""
+    waiting: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    for r in await conn.fetch(_WAITING, study_id, now):
+        age_days = (float(r["hours"]) + 0.5) / 24
+        waiting.setdefault((r["provider_id"], r["respondent_type"]), []).append((age_days, r["n"]))
+    return [
+        ProviderFieldwork(
+            provider_id=r["provider_id"],
+            respondent_type=r["respondent_type"],
+            net_sample=r["net_sample"],
+            usable=r["usable"],
+            closed=r["closed"],
+            delay_days_sum=r["delay_days_sum"],
+            waiting=tuple(sorted(waiting.get((r["provider_id"], r["respondent_type"]), []))),
+        )
+        for r in await conn.fetch(_FIELDWORK, study_id)
+    ]

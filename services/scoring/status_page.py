@@ -1,0 +1,134 @@
+"""The fieldwork status page for operations: server-rendered HTML with an SVG chart.
+
+One row per provider and respondent type: a bar for the response so far, a lighter bar up to
+the forecast, and a mark at the requirement. Flagged providers (heading below the requirement)
+are marked in text as well as colour. No JavaScript; ids and figures only, never personal data.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+ROW_HEIGHT = 26
+LABEL_WIDTH = 230
+BAR_WIDTH = 480
+STATUS_TEXT = {
+    "met": "requirement met",
+    "on_track": "on track",
+    "at_risk": "HEADING BELOW requirement",
+    "exempt": "always published",
+    "no_requirement": "no requirement",
+    "no_sample": "no net sample",
+}
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _x(rate: float | None) -> float:
+    return LABEL_WIDTH + BAR_WIDTH * min(1.0, max(0.0, rate or 0.0))
+
+
+def chart(status: dict[str, Any]) -> str:
+    """An SVG bar chart: response so far, forecast and requirement per provider."""
+    rows = status["providers"]
+    height = ROW_HEIGHT * len(rows) + 40
+    width = LABEL_WIDTH + BAR_WIDTH + 160
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"'
+        ' aria-labelledby="chart-title"><title id="chart-title">Response so far, forecast and'
+        " requirement per provider</title>"
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x = _x(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 30}" stroke="#ddd"/>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 14}" font-size="11" text-anchor="middle">{tick:.0%}</text>'
+        )
+    for i, p in enumerate(rows):
+        y = i * ROW_HEIGHT + 4
+        colour = "#c0392b" if p["flagged"] else "#2e7d32"
+        label = f"{p['provider_id']} ({p['respondent_type']})"
+        parts.append(f'<text x="4" y="{y + 15}" font-size="12">{escape(label)}</text>')
+        forecast_w = _x(p["forecast_response"]) - LABEL_WIDTH
+        so_far_w = _x(p["response_so_far"]) - LABEL_WIDTH
+        parts.append(
+            f'<rect class="forecast" x="{LABEL_WIDTH}" y="{y}" width="{forecast_w:.1f}" height="18"'
+            f' fill="{colour}" fill-opacity="0.3">'
+            f"<title>forecast {_pct(p['forecast_response'])}</title></rect>"
+        )
+        parts.append(
+            f'<rect class="so-far" x="{LABEL_WIDTH}" y="{y}" width="{so_far_w:.1f}" height="18"'
+            f' fill="{colour}"><title>so far {_pct(p["response_so_far"])}</title></rect>'
+        )
+        if p["required_response"] is not None and p["status"] != "exempt":
+            x = _x(p["required_response"])
+            parts.append(
+                f'<line class="requirement" x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" y2="{y + 20}"'
+                ' stroke="#000" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<text x="{LABEL_WIDTH + BAR_WIDTH + 8}" y="{y + 15}" font-size="12">'
+            f"{escape(STATUS_TEXT.get(p['status'], p['status']))}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(status: dict[str, Any]) -> str:
+    head = (
+        "<tr><th>Provider</th><th>Respondent type</th><th>Net sample</th><th>Usable</th>"
+        "<th>Response so far</th><th>Forecast</th><th>Required</th><th>Status</th></tr>"
+    )
+    body = []
+    for p in status["providers"]:
+        required = (
+            "–"
+            if p["required_usable"] is None
+            else f"{p['required_usable']} ({_pct(p['required_response'])})"
+        )
+        flag = ' class="flagged"' if p["flagged"] else ""
+        body.append(
+            f"<tr{flag}><td>{escape(p['provider_id'])}</td><td>{escape(p['respondent_type'])}</td>"
+            f"<td>{p['net_sample']}</td><td>{p['usable']}</td><td>{_pct(p['response_so_far'])}</td>"
+            f"<td>{p['forecast_usable']:.1f} ({_pct(p['forecast_response'])})</td><td>{required}</td>"
+            f"<td>{escape(STATUS_TEXT.get(p['status'], p['status']))}</td></tr>"
+        )
+    return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render(status: dict[str, Any]) -> str:
+    study = escape(status["study_id"])
+    requirement = status["requirement"]
+    rule = (
+        "no scheme: no publication requirement"
+        if requirement is None
+        else f"at least {requirement['min_usable']} usable questionnaires and"
+        f" {requirement['min_response_rate'] * 100:.0f}% response"
+    )
+    curve = status["curve"]
+    flagged = ", ".join(escape(p) for p in status["flagged"]) or "none"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Fieldwork status {study}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; }}
+table {{ border-collapse: collapse; margin-top: 1rem; }}
+th, td {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
+th:first-child, td:first-child, td:nth-child(2) {{ text-align: left; }}
+tr.flagged td {{ background: #fdecea; font-weight: bold; }}
+</style></head>
+<body>
+<h1>Fieldwork status: {study}</h1>
+<p>Scheme {escape(str(status["scheme_id"]))}; requirement: {rule}. Forecast for the end of each
+invitation's fieldwork ({status["horizon_days"]:.0f} days after it was sent); response curve of the
+study: median delay {curve["median_delay_days"]:.1f} days. As of {escape(status["as_of"])}.</p>
+<p>Heading below the requirement: <strong id="flagged">{flagged}</strong></p>
+<p>Dark bar: response so far; light bar: forecast; black mark: requirement.</p>
+{chart(status)}
+{_table(status)}
+</body></html>
+"""
