@@ -30,6 +30,7 @@ import asyncio
 import json
 import logging
 import random
+import secrets
 import statistics
 import time
 import uuid
@@ -237,7 +238,7 @@ async def settle(bootstrap: str, database_url: str) -> None:
     unit = {"service_code": p.service_code, "respondent_type": "client"}
     probes: list[Event] = [
         InvitationIssued(
-            payload=InvitationIssuedPayload(**ids, **unit, questionnaire_id="minimal-v1", token_hash="0" * 64)
+            payload=InvitationIssuedPayload(**ids, **unit, questionnaire_id="minimal-v1", token_hash=secrets.token_hex(32))
         ),
         InvitationUndeliverable(
             payload=InvitationUndeliverablePayload(**ids, **unit, mode="email", reason="probe")

@@ -13,6 +13,7 @@ Seed 001 (UWV jobcoach): werknemer grades 7, 7.5, 5.5, 8, 8 (7.2) and werkgever 
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,7 +138,7 @@ class Panel:
                 respondent_type=respondent_type,
                 questionnaire_id=questionnaire_id,
                 scheme_id=self.scheme_id,
-                token_hash="0" * 64,
+                token_hash=secrets.token_hex(32),
             )
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -27,7 +28,7 @@ def issued(study_id: str, provider_id: str) -> InvitationIssued:
             provider_id=provider_id,
             service_code="3",
             questionnaire_id="minimal-v1",
-            token_hash="0" * 64,
+            token_hash=secrets.token_hex(32),
         )
     )
 
