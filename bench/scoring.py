@@ -238,7 +238,9 @@ async def settle(bootstrap: str, database_url: str) -> None:
     unit = {"service_code": p.service_code, "respondent_type": "client"}
     probes: list[Event] = [
         InvitationIssued(
-            payload=InvitationIssuedPayload(**ids, **unit, questionnaire_id="minimal-v1", token_hash=secrets.token_hex(32))
+            payload=InvitationIssuedPayload(
+                **ids, **unit, questionnaire_id="minimal-v1", token_hash=secrets.token_hex(32)
+            )
         ),
         InvitationUndeliverable(
             payload=InvitationUndeliverablePayload(**ids, **unit, mode="email", reason="probe")
