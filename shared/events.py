@@ -22,6 +22,8 @@ class Topics:
     INVITATIONS_ISSUED = "invitations.issued"
     INVITATIONS_UNDELIVERABLE = "invitations.undeliverable"
     INVITATIONS_DELIVERY_CHECKED = "invitations.delivery_checked"
+    INVITATIONS_APPROACHED = "invitations.approached"
+    INVITATIONS_OPTED_OUT = "invitations.opted_out"
     RESPONSES_SUBMITTED = "responses.submitted"
     RESPONSES_WITHDRAWN = "responses.withdrawn"
     SCORES_UPDATED = "scores.updated"
@@ -31,6 +33,8 @@ class Topics:
         INVITATIONS_ISSUED,
         INVITATIONS_UNDELIVERABLE,
         INVITATIONS_DELIVERY_CHECKED,
+        INVITATIONS_APPROACHED,
+        INVITATIONS_OPTED_OUT,
         RESPONSES_SUBMITTED,
         RESPONSES_WITHDRAWN,
         SCORES_UPDATED,
@@ -166,6 +170,62 @@ class DeliveryChecked(Event):
     topic: ClassVar[str] = Topics.INVITATIONS_DELIVERY_CHECKED
     type: Literal["invitations.delivery_checked"] = "invitations.delivery_checked"
     payload: DeliveryCheckedPayload
+
+
+ApproachOutcome = Literal[
+    # email and post
+    "sent",
+    "undeliverable",
+    # phone: the callcentre's dispositions
+    "complete",
+    "partial",
+    "refusal",
+    "no_answer",
+    "busy",
+    "answering_machine",
+    "wrong_number",
+    "language_barrier",
+    "appointment",
+]
+
+
+class InvitationApproachedPayload(Payload):
+    """One attempt to reach a person (methodological accounting, seed 002): how and with what
+    outcome. Ids, mode and outcome only; ``aapor`` is the call's AAPOR class (I, P, R, NC, O,
+    UH, UO) for phone attempts."""
+
+    invitation_id: uuid.UUID
+    study_id: SafeId
+    provider_id: SafeId
+    service_code: SafeId
+    respondent_type: RespondentType = "client"
+    mode: Literal["email", "post", "phone"]
+    attempt: int = Field(ge=1)  # within the mode: 1 the invitation or first call, 2+ reminders
+    reminder: bool = False
+    outcome: ApproachOutcome
+    aapor: Literal["I", "P", "R", "NC", "O", "UH", "UO"] | None = None
+
+
+class InvitationApproached(Event):
+    topic: ClassVar[str] = Topics.INVITATIONS_APPROACHED
+    type: Literal["invitations.approached"] = "invitations.approached"
+    payload: InvitationApproachedPayload
+
+
+class InvitationOptedOutPayload(Payload):
+    """A person asked not to be approached again (afmelding): an AAPOR refusal."""
+
+    invitation_id: uuid.UUID
+    study_id: SafeId
+    provider_id: SafeId
+    service_code: SafeId
+    respondent_type: RespondentType = "client"
+
+
+class InvitationOptedOut(Event):
+    topic: ClassVar[str] = Topics.INVITATIONS_OPTED_OUT
+    type: Literal["invitations.opted_out"] = "invitations.opted_out"
+    payload: InvitationOptedOutPayload
 
 
 # --- responses -----------------------------------------------------------------
@@ -403,6 +463,8 @@ AnyEvent = Annotated[
     InvitationIssued
     | InvitationUndeliverable
     | DeliveryChecked
+    | InvitationApproached
+    | InvitationOptedOut
     | ResponseSubmitted
     | ResponseWithdrawn
     | ScoresUpdated

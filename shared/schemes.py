@@ -148,6 +148,25 @@ class ReminderPlan(_Frozen):
         return plan
 
 
+class WaveStage(_Frozen):
+    """One mode in a wave plan (benaderingstraject): the first attempt, then reminders or calls."""
+
+    mode: Mode
+    # Invitation + reminders (email, post), or the maximum number of call attempts (phone).
+    attempts: int = Field(ge=1, le=20)
+    # Days between attempts, and before the next stage starts after the last attempt.
+    interval_days: float = Field(gt=0, le=90)
+    # Only for people the earlier stages could not reach (no address, bounced, returned).
+    fallback: bool = False
+
+
+class PhoneSubsidy(_Frozen):
+    """A scheme owner paying part of the purchased interviews (Blik op Werk: 50% of the first 20)."""
+
+    share: float = Field(gt=0, le=1)
+    first_interviews: int = Field(ge=1)
+
+
 class Scheme(_Frozen):
     """One scheme's settings (keurmerk, inkoopkader, erkenningskader, staff survey)."""
 
@@ -168,6 +187,10 @@ class Scheme(_Frozen):
     decimal_grades_for: tuple[RespondentType, ...] = ()
     # Staff survey: the background questions whose answers form the groups that are compared.
     group_by: tuple[str, ...] = ()
+    # The wave plan per respondent type; a type not named gets one derived from
+    # invitation_modes and reminders (see wave_plan).
+    waves: dict[RespondentType, tuple[WaveStage, ...]] = Field(default_factory=dict)
+    phone_subsidy: PhoneSubsidy | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -183,7 +206,14 @@ class Scheme(_Frozen):
             variant = service.questionnaire_variant
             if variant is not None and variant not in self.questionnaires:
                 raise ValueError(f"service {service.code!r} names unknown questionnaire variant {variant!r}")
-        for field in ("invitation_modes", "decimal_grades_for"):
+        for kind, stages in self.waves.items():
+            allowed = self.invitation_modes.get(kind, ("email", "post", "phone"))
+            wrong = {stage.mode for stage in stages} - set(allowed)
+            if wrong:
+                raise ValueError(f"waves of {kind!r} use modes not in invitation_modes: {sorted(wrong)}")
+            if [stage.mode for stage in stages].count("phone") > 1:
+                raise ValueError(f"waves of {kind!r}: at most one phone stage")
+        for field in ("invitation_modes", "decimal_grades_for", "waves"):
             unknown = set(getattr(self, field)) - set(self.respondent_types)
             if unknown:
                 raise ValueError(f"{field} names respondent types the scheme does not ask: {sorted(unknown)}")
@@ -195,6 +225,28 @@ class Scheme(_Frozen):
             if service.code == code:
                 return service
         raise KeyError(f"scheme {self.scheme_id!r} has no service {code!r}")
+
+    def wave_plan(self, respondent_type: str) -> tuple[WaveStage, ...]:
+        """The stages a respondent type is approached in, in order.
+
+        Configured under ``waves``, else derived: every mode of ``invitation_modes`` with its
+        reminders; a letter after email only for those email could not reach.
+        """
+        if respondent_type in self.waves:
+            return self.waves[respondent_type]
+        modes = self.invitation_modes.get(respondent_type, ("email",))  # type: ignore[call-overload]
+        stages: list[WaveStage] = []
+        for mode in modes:
+            reminders = self.reminders.for_mode(mode)
+            stages.append(
+                WaveStage(
+                    mode=mode,
+                    attempts=1 + (reminders.max_reminders if reminders else 0),
+                    interval_days=reminders.after_days if reminders else 7,
+                    fallback=mode == "post" and "email" in stages_modes(stages),
+                )
+            )
+        return tuple(stages)
 
     def active_service_codes(self) -> frozenset[str]:
         """Codes a new delivery may use (retired diensten excluded)."""
@@ -222,6 +274,10 @@ class Scheme(_Frozen):
             keys.append(f"{respondent_type}/laagdrempelig")
         keys += [f"{respondent_type}/regular", respondent_type]
         return keys
+
+
+def stages_modes(stages: Iterable[WaveStage]) -> list[str]:
+    return [stage.mode for stage in stages]
 
 
 class SchemeConfigError(ValueError):

@@ -60,6 +60,26 @@ class Settings(BaseSettings):
     # Reminder timing (herinnering); 7 days by default, seconds in the demo.
     reminder_after_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     max_reminders: int = Field(default=1, ge=0)
+    # Waves (invitations): a plan day lasts this long (the demo and tests shorten it); SMTP
+    # sending rate over all connections (0: unlimited); 4xx retries with doubling backoff
+    # before an address counts as undeliverable.
+    wave_day_seconds: float = Field(default=24 * 3600, gt=0)
+    email_rate_per_second: float = Field(default=50.0, ge=0)
+    smtp_max_retries: int = Field(default=5, ge=0)
+    email_batch_size: int = Field(default=500, ge=1)
+    # Email rounds in flight per replica: one claims and renders while another sends.
+    email_rounds_in_flight: int = Field(default=2, ge=1)
+    # A claimed email round's rows are leased this long; longer than any round can take.
+    email_lease_seconds: float = Field(default=900.0, gt=0)
+    # Where opt-out links point (the invitations service's public address).
+    invitations_public_url: str = "http://127.0.0.1:8001"
+    # Letters: PDF and manifest per wave are written here, for the mail house.
+    letter_dir: Path = Path("letters")
+    # The callcentre: price per purchased interview (cost lines), and whether calling hours
+    # apply (off in the demo and tests, which run at any hour).
+    phone_interview_price_cents: int = Field(default=2500, ge=0)
+    calling_hours_apply: bool = True
+    call_lease_seconds: float = Field(default=900.0, gt=0)
     scheduler_poll_seconds: float = Field(default=1.0, gt=0)
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)

@@ -8,6 +8,7 @@ SMTP server, with a free HTTP port.
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -55,6 +56,7 @@ def settings_factory(infra: LocalInfra) -> Iterator[MakeSettings]:
             "scheduler_poll_seconds": 0.1,
             "outbox_poll_seconds": 0.1,
             "consumer_retry_backoff_seconds": 0.05,
+            "letter_dir": tempfile.mkdtemp(prefix="tevreden-letters-"),  # never in the checkout
         }
         return Settings(**(values | overrides))
 

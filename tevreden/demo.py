@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tevreden.callcentre_sim import CALLCENTRE_KEY, CallcentreSim
+from tevreden.callcentre_sim import PROVIDER_ID as CALLCENTRE_PROVIDER
 from tevreden.demo_reports import produce_reports
 from tevreden.panel import Person, Provider, generate_panel
 from tevreden.stack import LocalStack, local_stack
@@ -91,7 +93,16 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         stack_cm = local_stack(
             report_dir=config.output / "reports",
             workdir=config.output / "logs",
-            settings={"TEVREDEN_REMINDER_AFTER_SECONDS": str(config.reminder_after_seconds)},
+            settings={
+                "TEVREDEN_REMINDER_AFTER_SECONDS": str(config.reminder_after_seconds),
+                # The scheme's wave plan in demo time: the 7-day email reminder takes as long as
+                # the reminder above; letters and calls follow at the same pace, at any hour.
+                "TEVREDEN_WAVE_DAY_SECONDS": str(config.reminder_after_seconds / 7),
+                "TEVREDEN_CALLING_HOURS_APPLY": "false",
+                "TEVREDEN_CALLCENTRE_API_KEY": CALLCENTRE_KEY,
+                "TEVREDEN_EMAIL_RATE_PER_SECOND": "0",
+                "TEVREDEN_LETTER_DIR": str((config.output / "letters").resolve()),
+            },
         )
         stack = stack_cm.__enter__()
     try:
@@ -116,6 +127,17 @@ async def _drive(
         with _progress(console) as progress:
             deliver = progress.add_task("Contact lists delivered", total=len(panel))
             problems = await _deliver_all(http, stack, panel, lambda: progress.advance(deliver))
+            callcentre = CallcentreSim(
+                f"{STUDY_ID}-telefonie",
+                stack.url("invitations"),
+                stack.url("responses"),
+                stack.url("reporting"),
+                stack.admin_api_key,
+            )
+            await callcentre.enrol_and_deliver(http)
+            calls = progress.add_task(
+                "Letters and calls (mail house, callcentre)", total=callcentre.expected_calls
+            )
             emails = progress.add_task(
                 "Emails read (invitations + reminders)", total=len(sim.people_by_email) + reminders_expected
             )
@@ -126,13 +148,16 @@ async def _drive(
             figures: list[ProviderFigures] = []
             while time.monotonic() < deadline:
                 await _answer_new_mail(http, stack, sim)
+                await callcentre.step(http)
+                progress.update(calls, completed=callcentre.calls_made)
                 progress.update(emails, completed=len(sim.handled_messages))
                 progress.update(answers, completed=sim.answered)
                 figures = await _fetch_figures(http, stack)
                 settled = _settled(figures, expected)
                 progress.update(settle, completed=settled)
                 if (
-                    settled == len(panel)
+                    callcentre.settled
+                    and settled == len(panel)
                     and len(sim.handled_messages) >= len(sim.people_by_email) + reminders_expected
                 ):
                     break
@@ -141,6 +166,14 @@ async def _drive(
             writing = progress.add_task("Reports written (draft, every kind)", total=None)
             pdfs = await produce_reports(http, stack, STUDY_ID)
             progress.update(writing, total=len(pdfs), completed=len(pdfs))
+            console.print(
+                f"Study {callcentre.study_id}, {CALLCENTRE_PROVIDER} (email, letters, phone): net sample "
+                f"{callcentre.net_sample}, completed {callcentre.completed}. "
+                f"Mail house and callcentre: {callcentre.letters_seen} letters printed, "
+                f"{callcentre.returned} returned, {callcentre.calls_made} calls, "
+                f"{callcentre.interviews} phone interviews "
+                f"(letters in {config.output / 'letters'})"
+            )
     return DemoResult(
         figures=figures,
         expected=expected,
@@ -207,7 +240,11 @@ async def _deliver_all(
 
 async def _answer_new_mail(http: httpx.AsyncClient, stack: LocalStack, sim: _Simulation) -> None:
     """Each simulated person reads new mail and answers when they mean to."""
-    new = [m for m in stack.infra.smtp.messages if m.message["Message-ID"] not in sim.handled_messages]
+    new = [
+        m
+        for m in stack.infra.smtp.messages
+        if m.message["Message-ID"] not in sim.handled_messages and m.message["To"] in sim.people_by_email
+    ]
     semaphore = asyncio.Semaphore(16)
 
     async def handle(mail: Any) -> None:

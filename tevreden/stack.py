@@ -107,6 +107,7 @@ def _service_env(
             "TEVREDEN_TOKEN_SECRET": secrets.token_urlsafe(32),
             "TEVREDEN_ADMIN_API_KEY": admin_key,
             "TEVREDEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['responses']}",
+            "TEVREDEN_INVITATIONS_PUBLIC_URL": f"http://127.0.0.1:{ports['invitations']}",
             "TEVREDEN_REPORT_DIR": str(report_dir.resolve()),
             "TEVREDEN_LOG_FORMAT": "json",
             "TEVREDEN_TOPIC_PARTITIONS": "6",

@@ -1,14 +1,22 @@
-"""Invitations service wiring: consumers, the email scheduler and the HTTP app."""
+"""Invitations service wiring: consumers, the wave schedulers (email, post, phone) and the HTTP app."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from services.invitations import service
 from services.invitations.http import create_http_app
 from services.invitations.mailer import Mailer
 from shared.db import migrations_dir
-from shared.events import DeliveryChecked, InvitationIssued, InvitationUndeliverable, Topics
+from shared.events import (
+    DeliveryChecked,
+    InvitationApproached,
+    InvitationIssued,
+    InvitationOptedOut,
+    InvitationUndeliverable,
+    Topics,
+)
 from shared.logging import get_logger
 from shared.runtime import Loop, ServiceContext, ServiceRuntime
 from shared.settings import Settings
@@ -18,23 +26,54 @@ log = get_logger(__name__)
 
 
 def wire(ctx: ServiceContext) -> list[Loop]:
-    ctx.publishes(InvitationIssued, InvitationUndeliverable, DeliveryChecked)
+    ctx.publishes(
+        InvitationIssued, InvitationUndeliverable, DeliveryChecked, InvitationApproached, InvitationOptedOut
+    )
     ctx.consume(Topics.RESPONSES_SUBMITTED, service.stop_reminders)
     mailer = Mailer(ctx.settings)
 
-    async def email_scheduler() -> None:
+    async def emails() -> int:
+        return await service.send_due_emails(ctx.pool, ctx.settings, mailer)
+
+    async def letters() -> int:
+        wave = await service.make_letter_wave(ctx.pool, ctx.settings)
+        return 1 if wave is not None else 0
+
+    async def calls() -> int:
+        return await service.open_due_calls(ctx.pool, ctx.settings)
+
+    return [
+        *(_scheduler(ctx, f"email_{n}", emails) for n in range(ctx.settings.email_rounds_in_flight)),
+        _scheduler(ctx, "post", letters),
+        _scheduler(ctx, "phone", calls),
+    ]
+
+
+def _scheduler(ctx: ServiceContext, name: str, one_round: Callable[[], Awaitable[int]]) -> Loop:
+    """A loop that runs rounds while there is work and polls when there is none.
+
+    A round is finished even when the service stops in the middle of it (shielded): its emails
+    are on their way, so its outcomes must be committed, or a restart would send them again.
+    """
+
+    async def loop() -> None:
         while True:
+            task = asyncio.ensure_future(one_round())
             try:
-                sent = await service.send_due_emails(ctx.pool, ctx.settings, mailer)
+                done = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                await asyncio.wait([task])
+                raise
             except Exception as exc:  # a failed round is retried on the next poll
-                log.warning("email_round_failed", error=repr(exc))
-                sent = 0
-            if sent:
+                log.warning("wave_round_failed", scheduler=name, error=repr(exc))
+                done = 0
+            if done:
                 ctx.relay.wake()
             else:
                 await asyncio.sleep(ctx.settings.scheduler_poll_seconds)
 
-    return [email_scheduler]
+    loop.__name__ = f"{name}_scheduler"
+    return loop
 
 
 def runtime(settings: Settings) -> ServiceRuntime:

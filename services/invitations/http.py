@@ -10,18 +10,22 @@ No ``from __future__ import annotations`` here: FastAPI must resolve the
 """
 
 import hmac
+import html
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
+from services.invitations.emails import Bounce, parse_dsn
+from services.invitations.waves import CallDisposition
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, SafeId
 from shared.logging import get_logger
 from shared.runtime import ServiceContext
@@ -321,7 +325,176 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
 
+    _wave_routes(app, ctx, require_admin, current_caller)
     return app
+
+
+class BounceNotice(BaseModel):
+    """A late bounce as JSON (a relay's webhook); a raw DSN (RFC 3464) is accepted too."""
+
+    message_id: str = Field(pattern=r"^<[^<>\s]+@[^<>\s]+>$", max_length=300)
+    status: str = Field(
+        pattern=r"^[245]\.\d{1,3}\.\d{1,3}$", description="enhanced status code, 5.x.x permanent"
+    )
+
+
+class ReturnedLetter(BaseModel):
+    reference: str = Field(
+        min_length=1, max_length=64, description="the short code on the letter, or its letter_id"
+    )
+    reason: str = Field(default="retour", max_length=200)
+
+
+class NextCalls(BaseModel):
+    agent_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    limit: int = Field(default=5, ge=1, le=100)
+
+
+class CallOutcome(BaseModel):
+    agent_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    disposition: CallDisposition
+    appointment_at: datetime | None = Field(default=None, description="with disposition 'appointment'")
+
+
+_OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Afmelden</title></head>
+<body style="font-family:Arial,sans-serif;font-size:18px;max-width:36em;margin:2em auto;padding:0 1em">
+{body}</body></html>"""
+
+
+def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
+    callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
+
+    def require_callcentre(x_api_key: Annotated[str, Header()] = "") -> None:
+        if not hmac.compare_digest(x_api_key.encode(), callcentre_key.encode()):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Ongeldige sleutel / invalid callcentre key")
+
+    @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
+    async def opt_out_page(token: str) -> str:
+        """The opt-out link of every email (List-Unsubscribe): a page with one button."""
+        return _OPT_OUT_PAGE.format(
+            body="<h1>Afmelden</h1><p>Wilt u geen e-mail, brief of telefoontje meer over dit onderzoek?</p>"
+            f'<form method="post" action="/afmelden/{html.escape(token)}">'
+            '<button type="submit" style="font-size:1.1em;padding:.6em 1.2em">Ja, meld mij af</button></form>'
+        )
+
+    @app.post("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
+    async def opt_out(token: str) -> HTMLResponse:
+        """Opt out (also RFC 8058 one-click: ``List-Unsubscribe=One-Click``): honoured at once."""
+        if len(token) > 100 or not await service.opt_out(ctx.pool, token):
+            return HTMLResponse(_OPT_OUT_PAGE.format(body="<p>Deze link is niet (meer) geldig.</p>"), 404)
+        ctx.relay.wake()
+        return HTMLResponse(
+            _OPT_OUT_PAGE.format(
+                body="<h1>U bent afgemeld</h1><p>U krijgt geen e-mail, brief of telefoontje meer over dit"
+                " onderzoek. Bedankt voor uw tijd.</p>"
+            )
+        )
+
+    @app.post("/api/bounces", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def late_bounce(request: Request) -> dict[str, Any]:
+        """A late bounce (DSN): JSON ``{"message_id", "status"}`` or the raw DSN message
+        (``message/rfc822`` or ``multipart/report``). 5.x.x: the address is undeliverable."""
+        body = await request.body()
+        if len(body) > 1_000_000:
+            raise HTTPException(413, "Te groot / too large")
+        try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                notice = BounceNotice.model_validate_json(body)
+                bounce = Bounce(notice.message_id, notice.status)
+            else:
+                bounce = parse_dsn(body)
+        except (ValueError, ValidationError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        try:
+            result = await service.late_bounce(ctx.pool, bounce)
+        except service.NotFoundError as exc:
+            raise HTTPException(404, "Onbekende Message-ID / unknown Message-ID") from exc
+        ctx.relay.wake()
+        return result
+
+    @app.post("/api/returned-mail", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def returned_mail(request: Request) -> dict[str, Any]:
+        """Returned letters (retourpost): CSV with ``short_code`` or ``letter_id`` (and ``reason``),
+        or JSON ``[{"reference": ..., "reason": ...}]``. The person moves to the next mode."""
+        body = await request.body()
+        if len(body) > 10_000_000:
+            raise HTTPException(413, "Te groot / too large")
+        try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                items = [service.ReturnedMail(r.reference, r.reason) for r in _RETURNS.validate_json(body)]
+            else:
+                items = service.read_returns_csv(body.decode("utf-8-sig"))
+        except (ValueError, ValidationError, service.InvalidRequestError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        result = await service.import_returns(ctx.pool, items)
+        ctx.relay.wake()
+        return result
+
+    @app.get("/api/letter-waves", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def letter_waves() -> list[dict[str, Any]]:
+        """Every wave of letters made for the mail house."""
+        return await service.letter_waves(ctx.pool)
+
+    @app.get("/api/letter-waves/{wave_id}/{name}", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def letter_wave_file(wave_id: int, name: str) -> FileResponse:
+        """``letters.pdf`` (print-ready, one page per person) or ``manifest.csv``."""
+        if name not in ("letters.pdf", "manifest.csv"):
+            raise HTTPException(404, NOT_FOUND)
+        try:
+            path = await service.letter_wave_file(ctx.pool, wave_id, "pdf" if name.endswith("pdf") else "csv")
+        except service.NotFoundError as exc:
+            raise HTTPException(404, NOT_FOUND) from exc
+        media = "application/pdf" if name.endswith("pdf") else "text/csv; charset=utf-8"
+        return FileResponse(path, media_type=media, filename=f"wave-{wave_id}-{name}")
+
+    @app.post("/api/calls/next", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    async def next_calls(body: NextCalls) -> dict[str, Any]:
+        """The agent's next call tasks (leased to them), within calling hours."""
+        return await service.next_calls(ctx.pool, ctx.settings, body.agent_id, body.limit)
+
+    @app.post("/api/calls/{task_id}/outcome", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    async def call_outcome(task_id: uuid.UUID, body: CallOutcome) -> dict[str, Any]:
+        """A call's outcome (disposition); 409 when the task is already closed or cancelled
+        (the person answered or opted out meanwhile)."""
+        try:
+            result = await service.record_call_outcome(
+                ctx.pool, ctx.settings, task_id, body.agent_id, body.disposition, body.appointment_at
+            )
+        except service.NotFoundError as exc:
+            raise HTTPException(404, "Onbekende taak / unknown task") from exc
+        except service.ConflictError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except service.InvalidRequestError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        ctx.relay.wake()
+        return result
+
+    @app.get("/api/studies/{study_id}/phone-costs", tags=["waves"])
+    async def phone_costs(
+        study_id: str,
+        caller: Annotated[Caller, Depends(current_caller)],
+        provider_id: Annotated[str | None, Query()] = None,
+    ) -> list[dict[str, Any]]:
+        """Cost lines of the phone option per provider (a provider sees its own)."""
+        who = caller.provider_id if not caller.is_admin else provider_id
+        try:
+            return await service.phone_costs(ctx.pool, ctx.settings, study_id, who)
+        except service.NotFoundError as exc:
+            raise HTTPException(404, NOT_FOUND) from exc
+
+    @app.get("/api/studies/{study_id}/approaches", tags=["waves"])
+    async def approaches(
+        study_id: str,
+        caller: Annotated[Caller, Depends(current_caller)],
+        provider_id: Annotated[str | None, Query()] = None,
+    ) -> list[dict[str, Any]]:
+        """How people were approached: attempts and people per service, mode and outcome."""
+        who = caller.provider_id if not caller.is_admin else provider_id
+        return await service.approach_accounting(ctx.pool, study_id, who)
+
+
+_RETURNS = TypeAdapter(list[ReturnedLetter])
 
 
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import dataclasses
+import io
 import traceback
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import asyncpg
+from prometheus_client import Counter
 
 from services.invitations import store
 from services.invitations.domain import (
@@ -22,36 +25,58 @@ from services.invitations.domain import (
     DeliveryCheck,
     DeliveryRefusedError,
     DeliveryTable,
-    EmailAttempt,
     Enrolment,
     IntakeRules,
     SchemeFacts,
     ServiceAccount,
     Study,
     account_delivery,
-    build_email,
     check_delivery,
     check_enrolment,
     classify_smtp_code,
     delivery_keys,
     invitation_token,
     message_id,
-    next_attempt_due_at,
     read_delivery,
     remaining_quotas,
     safe_file_name,
     sample_contacts,
     sampling_seed,
 )
-from services.invitations.mailer import Mailer
+from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
+from services.invitations.letters import Letter, manifest_csv, render_pdf
+from services.invitations.mailer import Mailer, Outgoing, SmtpReply
+from services.invitations.waves import (
+    AAPOR,
+    ALWAYS,
+    AttemptOutcome,
+    CallDisposition,
+    CallingHours,
+    Mode,
+    Position,
+    Reach,
+    Stage,
+    advance,
+    after_call,
+    daypart_allowed,
+    phone_cost_lines,
+    phone_first,
+    plan_for,
+    scaled,
+    stage_exhausted,
+)
 from shared.db import Connection
 from shared.events import (
     DeliveryChecked,
     DeliveryCheckedPayload,
     DeliveryCount,
     Event,
+    InvitationApproached,
+    InvitationApproachedPayload,
     InvitationIssued,
     InvitationIssuedPayload,
+    InvitationOptedOut,
+    InvitationOptedOutPayload,
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     RespondentType,
@@ -61,9 +86,14 @@ from shared.events import (
 from shared.logging import get_logger
 from shared.schemes import Scheme, all_schemes, load_scheme, measurement_period
 from shared.settings import Settings
-from shared.tokens import token_hash
+from shared.tokens import format_short_code, normalise_short_code, short_code, token_hash
 
 log = get_logger(__name__)
+# /metrics: every attempt by mode and outcome, SMTP retries, letter waves and call tasks.
+APPROACHES = Counter("tevreden_invitations_approaches_total", "Attempts to reach people", ["mode", "outcome"])
+SMTP_RETRIES = Counter("tevreden_invitations_smtp_retries_total", "Emails put back after a 4xx or a timeout")
+LETTER_WAVES = Counter("tevreden_invitations_letter_waves_total", "Letter waves made for the mail house")
+CALL_TASKS = Counter("tevreden_invitations_call_tasks_opened_total", "Call tasks opened for the callcentre")
 
 # The questionnaire of a study without a scheme that names none (the thin path's).
 DEFAULT_QUESTIONNAIRE = "minimal-v1"
@@ -353,6 +383,7 @@ async def accept_delivery(
             settings,
             check,
             study,
+            enrolment,
             provider_id,
             delivery_id,
             file_name,
@@ -421,6 +452,7 @@ async def _store_checked(
     settings: Settings,
     check: DeliveryCheck,
     study: Study,
+    enrolment: Enrolment,
     provider_id: str,
     delivery_id: uuid.UUID,
     file_name: str,
@@ -431,6 +463,21 @@ async def _store_checked(
     secret = settings.token_secret.get_secret_value().encode()
     correlation_id = delivery_id  # every event of one delivery can be traced back to it
     to_invite = [(uuid.uuid4(), uuid.uuid4(), questionnaire_for(study, c), c) for c in invited]
+    starts = []
+    unreachable: list[Event] = []
+    for _, invitation_id, _, contact in to_invite:
+        plan, mode, first = plan_start(study, enrolment, contact, settings)
+        hashed = token_hash(invitation_token(secret, invitation_id))
+        starts.append((plan, mode, first, hashed, "pending" if mode else "undeliverable"))
+        if mode is None:  # nothing in the scheme's plan reaches this person
+            row = {
+                "invitation_id": invitation_id,
+                "study_id": study.study_id,
+                "provider_id": provider_id,
+                "service_code": contact.service_code,
+                "respondent_type": contact.respondent_type,
+            }
+            unreachable.append(_undeliverable_event(row, "email", "no mode of the plan reaches the person"))
     events: list[Event] = [
         InvitationIssued(
             correlation_id=correlation_id,
@@ -447,6 +494,7 @@ async def _store_checked(
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
     ]
+    events += unreachable
     events.append(
         DeliveryChecked(
             correlation_id=correlation_id,
@@ -474,6 +522,7 @@ async def _store_checked(
         invited=to_invite,
         sampled_out=[(uuid.uuid4(), c) for c in sampled_out],
         events=events,
+        starts=starts,
     )
 
 
@@ -499,81 +548,645 @@ async def progress(pool: asyncpg.Pool, study_id: str, provider_id: str) -> dict[
         return await store.progress(conn, study_id, provider_id)
 
 
-async def send_due_emails(pool: asyncpg.Pool, settings: Settings, mailer: Mailer, limit: int = 200) -> int:
+# A claimed invitation: an asyncpg record, or a dict with the same keys.
+Row: TypeAlias = asyncpg.Record | Mapping[str, Any]
+
+
+# --- wave plans --------------------------------------------------------------------------
+
+
+def stages_for(study: Study, contact: Contact, settings: Settings) -> tuple[Stage, ...]:
+    """The scheme's stages for the contact's respondent type (a plan day lasts wave_day_seconds);
+    a study without a scheme: email with the settings' reminders."""
+    if study.scheme_id is None:
+        return (Stage("email", 1 + settings.max_reminders, settings.reminder_after_seconds),)
+    plan = load_scheme(study.scheme_id).wave_plan(contact.respondent_type)
+    return scaled(
+        ((s.mode, s.attempts, s.interval_days, s.fallback) for s in plan), settings.wave_day_seconds
+    )
+
+
+def plan_start(
+    study: Study, enrolment: Enrolment, contact: Contact, settings: Settings
+) -> tuple[list[dict[str, Any]], str | None, bool]:
+    """(plan, first mode or None when nothing can reach the person, phone first)."""
+    first = phone_first(contact.respondent_type, contact.variant, contact.learning_profile) and bool(
+        contact.phone
+    )
+    reach = Reach(
+        email=bool(contact.email),
+        address=contact.has_full_address,
+        phone=bool(contact.phone) and enrolment.phone_option and contact.respondent_type == "client",
+        phone_first=first,
+    )
+    default_phone = Stage("phone", 5, 0.5 * settings.wave_day_seconds)
+    plan = plan_for(stages_for(study, contact, settings), reach, phone_stage=default_phone)
+    return [s.as_json() for s in plan], (plan[0].mode if plan else None), first
+
+
+def _plan(row: Row) -> list[Stage]:
+    return [Stage.from_json(s) for s in row["plan"]]
+
+
+def _position(row: Row, reached: bool | None = None) -> Position:
+    return Position(row["stage"], row["stage_attempts"], row["reached"] if reached is None else reached)
+
+
+def _ids(row: Row) -> dict[str, Any]:
+    return {
+        "invitation_id": row["invitation_id"],
+        "study_id": row["study_id"],
+        "provider_id": row["provider_id"],
+        "service_code": row["service_code"],
+        "respondent_type": row["respondent_type"],
+    }
+
+
+def approached(
+    row: Row,
+    mode: Mode,
+    attempt: int,
+    outcome: str,
+    aapor: str | None = None,
+) -> InvitationApproached:
+    return InvitationApproached(
+        payload=InvitationApproachedPayload(
+            **_ids(row),
+            mode=mode,
+            attempt=attempt,
+            reminder=attempt > 1 and mode != "phone",
+            outcome=outcome,
+            aapor=aapor,
+        )
+    )
+
+
+@dataclass
+class _Moves:
+    """Position changes and events of one round, written in one go."""
+
+    now: datetime
+    rows: list[tuple[uuid.UUID, int | None, int, bool, str | None, datetime | None, str, int]] = field(
+        default_factory=list
+    )
+    events: list[Event] = field(default_factory=list)
+    approaches: list[tuple[uuid.UUID, str, int, str, str]] = field(default_factory=list)
+
+    def move(
+        self,
+        row: Row,
+        to: Position,
+        *,
+        retries: int = 0,
+        last_mode: str = "email",
+        why: str = "",
+        proven: bool = True,
+    ) -> None:
+        """Move to a new position. ``proven`` False: the plan may end without reaching the person
+        (calls unanswered, quota full), but their details are not known to be wrong, so they stay
+        in the net sample."""
+        plan = _plan(row)
+        mode = plan[to.stage].mode if to.stage is not None else None
+        due = self.now + timedelta(seconds=to.wait_seconds or 0) if to.stage is not None else None
+        if to.end == "unreachable" and proven:
+            status = "undeliverable"
+            self.events.append(_undeliverable_event(row, last_mode, why or "no mode reached the person"))
+        elif to.end is not None:
+            status = "done"
+        else:
+            status = "sent" if to.reached else "pending"
+        self.rows.append(
+            (row["invitation_id"], to.stage, to.stage_attempts, to.reached, mode, due, status, retries)
+        )
+
+    def wait(self, row: Row, due: datetime | None, retries: int) -> None:
+        """Same stage, same attempt, later (an SMTP retry, a call task taking over the timer)."""
+        plan = _plan(row)
+        self.rows.append(
+            (
+                row["invitation_id"],
+                row["stage"],
+                row["stage_attempts"],
+                row["reached"],
+                plan[row["stage"]].mode,
+                due,
+                "sent" if row["reached"] else "pending",
+                retries,
+            )
+        )
+
+    async def save(self, conn: Connection) -> None:
+        await store.save_positions(conn, self.rows)
+        await store.record_approaches(conn, self.approaches)
+        await store.add_events(conn, self.events)
+        for _, mode, _, outcome, _ in self.approaches:
+            APPROACHES.labels(mode, outcome).inc()
+
+
+def _undeliverable_event(row: Row, mode: str, reason: str) -> Event:
+    return InvitationUndeliverable(
+        payload=InvitationUndeliverablePayload(**_ids(row), mode=mode, reason=reason[:200])
+    )
+
+
+# --- email ---------------------------------------------------------------------------------
+
+
+def _links(settings: Settings, invitation_id: uuid.UUID) -> tuple[str, str]:
+    token = invitation_token(settings.token_secret.get_secret_value().encode(), invitation_id)
+    return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{token}"
+
+
+def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
+    """The Message-ID and bytes of the person's next email in their email stage."""
+    attempt = row["stage_attempts"] + 1
+    link, optout = _links(settings, row["invitation_id"])
+    mid = message_id(row["invitation_id"], attempt)
+    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid)
+    which = audience(row["respondent_type"], row["variant"])
+    return mid, render(which, attempt > 1, fields, sender=settings.smtp_sender, date=date)
+
+
+async def send_due_emails(
+    pool: asyncpg.Pool, settings: Settings, mailer: Mailer, limit: int | None = None
+) -> int:
     """Send the invitations and reminders that are due; returns how many were attempted.
 
-    The rows stay locked while their emails go out, so a second scheduler never
-    sends them too; a crash before the commit resends them (same Message-ID).
+    Claimed rows are leased (their timer pushed ``email_lease_seconds`` ahead) and the claim is
+    committed before sending, so no other scheduler takes them and nothing waits on their
+    locks while the emails go out (a response arriving meanwhile is recorded at once, and the
+    outcomes below never overwrite it). A crash between claim and record resends after the
+    lease, with the same Message-ID. Sent: the plan moves on (reminder or next stage). 4xx or
+    no answer: the same email again after a doubling backoff, up to ``smtp_max_retries``.
+    5xx: the address is undeliverable, the next stage (a letter) starts at once.
     """
-    secret = settings.token_secret.get_secret_value().encode()
-    async with pool.acquire() as conn, conn.transaction():
-        due = await store.claim_due_emails(conn, limit)
-        if not due:
-            return 0
-        attempts = [
-            EmailAttempt(
-                invitation_id=row["invitation_id"],
-                attempt=row["attempts"] + 1,
-                to=row["email"],
-                name=row["name"],
-                link=f"{settings.public_base_url}/q/{invitation_token(secret, row['invitation_id'])}",
-            )
-            for row in due
-        ]
-        replies = await mailer.send_all([build_email(a, settings.smtp_sender) for a in attempts])
-        now = utc_now()
-        outcomes = []
-        undeliverable: list[Event] = []
-        for row, attempt, reply in zip(due, attempts, replies, strict=True):
-            outcome = classify_smtp_code(reply.code)
-            next_due = _next_due(settings, outcome, attempt.attempt, now)
-            outcomes.append(
-                (
-                    attempt.invitation_id,
-                    attempt.attempt,
-                    message_id(attempt.invitation_id, attempt.attempt),
-                    outcome,
-                    f"{reply.code} {reply.text}"[:500],
-                    next_due,
-                )
-            )
-            if outcome == "undeliverable":
-                undeliverable.append(_undeliverable_event(row, f"SMTP {reply.code}"))
-        await store.record_email_outcomes(conn, outcomes)
-        await store.add_events(conn, undeliverable)
-    log.info("emails_sent", attempted=len(due), undeliverable=len(undeliverable))
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            due = await store.claim_due(conn, "email", limit or settings.email_batch_size)
+            if not due:
+                return 0
+            await store.lease(conn, [row["invitation_id"] for row in due], settings.email_lease_seconds)
+        date = smtp_date()
+        built = [email_bytes(settings, row, date) for row in due]
+        replies = await mailer.send_all(
+            [Outgoing(row["email"], data) for row, (_, data) in zip(due, built, strict=True)]
+        )
+        await _record_emails(conn, settings, due, built, replies)
+    log.info("emails_sent", attempted=len(due))
     return len(due)
 
 
-def _next_due(settings: Settings, outcome: str, attempt: int, now: Any) -> Any:
-    if outcome == "sent":
-        return next_attempt_due_at(
-            now,
-            attempt,
-            max_reminders=settings.max_reminders,
-            reminder_after=timedelta(seconds=settings.reminder_after_seconds),
-        )
-    if outcome == "retry":
-        return now + timedelta(seconds=settings.smtp_retry_after_seconds)
-    return None
+async def _record_emails(
+    conn: Connection,
+    settings: Settings,
+    due: Sequence[asyncpg.Record],
+    built: Sequence[tuple[str, bytes]],
+    replies: Sequence[SmtpReply],
+) -> None:
+    async with conn.transaction():
+        moves = _Moves(utc_now())
+        log_rows = []
+        for row, (mid, _), reply in zip(due, built, replies, strict=True):
+            outcome = classify_smtp_code(reply.code)
+            attempt = row["stage_attempts"] + 1
+            retries = row["email_retries"]
+            if outcome == "retry" and retries >= settings.smtp_max_retries:
+                outcome = "undeliverable"
+            log_rows.append((mid, row["invitation_id"], attempt, outcome, f"{reply.code} {reply.text}"[:500]))
+            if outcome == "retry":
+                SMTP_RETRIES.inc()
+                backoff = settings.smtp_retry_after_seconds * 2**retries
+                moves.wait(row, moves.now + timedelta(seconds=backoff), retries + 1)
+                continue
+            plan = _plan(row)
+            sent: AttemptOutcome = "sent" if outcome == "sent" else "undeliverable"
+            moves.approaches.append((row["invitation_id"], "email", attempt, sent, mid))
+            moves.events.append(approached(row, "email", attempt, sent))
+            moves.move(row, advance(plan, _position(row), sent), last_mode="email", why=f"SMTP {reply.code}")
+        await store.log_emails(conn, log_rows)
+        await moves.save(conn)
 
 
-def _undeliverable_event(row: asyncpg.Record, reason: str) -> Event:
-    return InvitationUndeliverable(
-        payload=InvitationUndeliverablePayload(
-            invitation_id=row["invitation_id"],
-            study_id=row["study_id"],
-            provider_id=row["provider_id"],
-            service_code=row["service_code"],
-            respondent_type=row["respondent_type"],
-            mode="email",
-            reason=reason,
-        )
+async def late_bounce(pool: asyncpg.Pool, bounce: Bounce) -> dict[str, Any]:
+    """A DSN after the SMTP server had accepted the email: a permanent failure makes the address
+    undeliverable (the next stage starts when the person is still in the email stage)."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await store.invitation_for_message(conn, bounce.message_id)
+        if found is None:
+            raise NotFoundError(bounce.message_id)
+        if not bounce.permanent:
+            return {"message_id": bounce.message_id, "action": "ignored", "reason": "not a permanent failure"}
+        invitation_id, attempt = found
+        return await _undeliverable_after_the_fact(conn, invitation_id, "email", attempt, bounce.message_id)
+
+
+async def _undeliverable_after_the_fact(
+    conn: Connection, invitation_id: uuid.UUID, mode: Mode, attempt: int, reference: str
+) -> dict[str, Any]:
+    """A bounce or returned letter: record it once; move on when the person is still in that
+    mode's stage; when their plan is over and nothing else reached them, they are undeliverable."""
+    (row,) = await store.lock_invitations(conn, [invitation_id])
+    already = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM invitations.approaches WHERE invitation_id = $1 AND mode = $2"
+        " AND outcome = 'undeliverable' AND reference = $3)",
+        invitation_id,
+        mode,
+        reference,
     )
+    if already:
+        return {"invitation_id": str(invitation_id), "action": "already recorded"}
+    moves = _Moves(utc_now())
+    moves.approaches.append((invitation_id, mode, attempt, "undeliverable", reference))
+    moves.events.append(approached(row, mode, attempt, "undeliverable"))
+    reached = await store.reached_except(conn, invitation_id, mode)
+    action = "recorded"
+    if row["status"] in ("pending", "sent") and row["mode"] == mode:
+        moves.move(row, advance(_plan(row), _position(row, reached), "undeliverable"), last_mode=mode)
+        action = "next stage"
+    elif row["status"] == "done" and not reached:
+        moves.events.append(_undeliverable_event(row, mode, f"{mode} undeliverable"))
+        await conn.execute(
+            "UPDATE invitations.invitations SET status = 'undeliverable' WHERE invitation_id = $1",
+            invitation_id,
+        )
+        action = "undeliverable"
+    await moves.save(conn)
+    return {"invitation_id": str(invitation_id), "action": action}
+
+
+async def opt_out(pool: asyncpg.Pool, token: str) -> bool:
+    """Afmelden: no more emails, letters or calls for this person, from this moment.
+
+    False for an unknown link. Letters already handed to the mail house cannot be stopped;
+    every letter not yet in a wave and every call not yet made is.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        row = await store.opt_out(conn, token_hash(token))
+        if row is None:
+            return False
+        if not row["already"]:
+            await store.add_events(
+                conn,
+                [
+                    InvitationOptedOut(
+                        payload=InvitationOptedOutPayload(
+                            **{
+                                k: row[k]
+                                for k in ("invitation_id", "study_id", "provider_id", "service_code")
+                            },
+                            respondent_type=row["respondent_type"],
+                        )
+                    )
+                ],
+            )
+    log.info("opted_out", invitation_id=str(row["invitation_id"]))
+    return True
+
+
+# --- post ----------------------------------------------------------------------------------
+
+
+def _letter(settings: Settings, row: Row) -> Letter:
+    link, _ = _links(settings, row["invitation_id"])
+    return Letter(
+        letter_id=str(uuid.uuid4()),
+        reminder=row["stage_attempts"] > 0,
+        simple=audience(row["respondent_type"], row["variant"]) == "simple",
+        name=row["name"],
+        street=row["street"],
+        house_number=row["house_number"],
+        postcode=row["postcode"],
+        city=row["city"],
+        provider=row["provider_name"],
+        link=link,
+        short_code=short_code(row["invitation_id"]),
+    )
+
+
+async def make_letter_wave(pool: asyncpg.Pool, settings: Settings, limit: int = 2000) -> int | None:
+    """Every letter that is due, as one wave: a PDF (one page per person) and a manifest CSV
+    for the mail house in ``letter_dir/wave-NNNNN/``. Returns the wave id (None: no letters due)."""
+    async with pool.acquire() as conn, conn.transaction():
+        due = await store.claim_due(conn, "post", limit)
+        if not due:
+            return None
+        wave_id = await store.next_wave_id(conn)
+        letters = [_letter(settings, row) for row in due]
+        folder = Path(settings.letter_dir) / f"wave-{wave_id:05d}"
+        pdf = await asyncio.to_thread(render_pdf, letters)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "letters.pdf").write_bytes(pdf)
+        (folder / "manifest.csv").write_text(manifest_csv(letters), encoding="utf-8")
+        moves = _Moves(utc_now())
+        for row, letter in zip(due, letters, strict=True):
+            attempt = row["stage_attempts"] + 1
+            moves.approaches.append((row["invitation_id"], "post", attempt, "sent", letter.letter_id))
+            moves.events.append(approached(row, "post", attempt, "sent"))
+            moves.move(row, advance(_plan(row), _position(row), "sent"), last_mode="post")
+        await store.record_letter_wave_with_id(
+            conn,
+            wave_id,
+            [
+                (
+                    uuid.UUID(letter.letter_id),
+                    row["invitation_id"],
+                    row["stage_attempts"] + 1,
+                    letter.short_code,
+                )
+                for row, letter in zip(due, letters, strict=True)
+            ],
+            str(folder / "letters.pdf"),
+            str(folder / "manifest.csv"),
+        )
+        await moves.save(conn)
+    LETTER_WAVES.inc()
+    log.info("letter_wave_made", wave_id=wave_id, letters=len(due))
+    return wave_id
+
+
+async def letter_waves(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return await store.letter_waves(conn)
+
+
+async def letter_wave_file(pool: asyncpg.Pool, wave_id: int, which: str) -> Path:
+    async with pool.acquire() as conn:
+        wave = await store.letter_wave(conn, wave_id)
+    if wave is None:
+        raise NotFoundError(str(wave_id))
+    return Path(wave["pdf_path"] if which == "pdf" else wave["manifest_path"])
+
+
+@dataclass(frozen=True)
+class ReturnedMail:
+    """One returned letter as the mail house reports it: its short code or letter id."""
+
+    reference: str
+    reason: str = "retour"
+
+
+def read_returns_csv(text: str) -> list[ReturnedMail]:
+    """CSV with a column ``short_code`` (or ``code``) or ``letter_id``, and optional ``reason``."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    column = next((h for h in ("short_code", "code", "letter_id") if h in header), None)
+    if column is None:
+        raise InvalidRequestError(
+            "Kolom short_code of letter_id ontbreekt / need a short_code or letter_id column"
+        )
+    found = []
+    for record in reader:
+        values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
+        if values.get(column):
+            found.append(ReturnedMail(values[column], values.get("reason") or "retour"))
+    return found
+
+
+async def import_returns(pool: asyncpg.Pool, returns: Sequence[ReturnedMail]) -> dict[str, Any]:
+    """Returned mail (retourpost): each letter's address is undeliverable, the person moves on.
+
+    Unknown references are listed, not fatal; a letter reported twice counts once.
+    """
+    codes: dict[str, ReturnedMail] = {}
+    ids: dict[uuid.UUID, ReturnedMail] = {}
+    unknown = []
+    for item in returns:
+        try:
+            ids[uuid.UUID(item.reference)] = item
+            continue
+        except ValueError:
+            pass
+        code = normalise_short_code(item.reference)
+        if code is None:
+            unknown.append(item.reference)
+        else:
+            codes[code] = item
+    actions: list[dict[str, Any]] = []
+    async with pool.acquire() as conn, conn.transaction():
+        known = await store.known_letters(conn, list(codes), list(ids))
+        seen = {r["short_code"] for r in known} | {r["letter_id"] for r in known}
+        unknown += [format_short_code(c) for c in codes if c not in seen] + [
+            str(i) for i in ids if i not in seen
+        ]
+        returned = await store.mark_returned(conn, list(codes), list(ids), "retour")
+        by_invitation: dict[uuid.UUID, asyncpg.Record] = {}
+        for letter in returned:
+            by_invitation.setdefault(letter["invitation_id"], letter)
+        for invitation_id, letter in sorted(by_invitation.items()):
+            actions.append(
+                await _undeliverable_after_the_fact(
+                    conn, invitation_id, "post", letter["attempt"], str(letter["letter_id"])
+                )
+            )
+    return {"returned": len(by_invitation), "unknown": unknown, "actions": actions}
+
+
+# --- phone ---------------------------------------------------------------------------------
+
+
+async def open_due_calls(pool: asyncpg.Pool, settings: Settings, limit: int = 500) -> int:
+    """People whose phone stage is due get a call task; the task's timer takes over. Tasks of
+    providers whose quota is full are cancelled and their people move to the next stage."""
+    async with pool.acquire() as conn, conn.transaction():
+        due = await store.claim_due(conn, "phone", limit)
+        moves = _Moves(utc_now())
+        tasks = []
+        for row in due:
+            stage = _plan(row)[row["stage"]]
+            kind = "inburgering" if row["phone_first"] and row["stage"] == 0 else "option"
+            tasks.append(
+                (
+                    uuid.uuid4(),
+                    row["invitation_id"],
+                    row["study_id"],
+                    row["provider_id"],
+                    kind,
+                    stage.attempts,
+                    stage.interval_seconds,
+                )
+            )
+            moves.wait(row, None, 0)
+        await store.open_call_tasks(conn, tasks)
+        CALL_TASKS.inc(len(tasks))
+        full = await store.full_quotas(conn)
+        if full:
+            await store.cancel_call_tasks(conn, [r["invitation_id"] for r in full])
+            for row in await store.lock_invitations(conn, [r["invitation_id"] for r in full]):
+                if row["status"] in ("pending", "sent") and row["mode"] == "phone":
+                    moves.move(
+                        row,
+                        stage_exhausted(_plan(row), _position(row), reached=False),
+                        last_mode="phone",
+                        proven=False,
+                    )
+        await moves.save(conn)
+    return len(due) + len(full)
+
+
+def _calling_daypart(settings: Settings, now: datetime) -> str | None:
+    return (CallingHours() if settings.calling_hours_apply else ALWAYS).daypart(now)
+
+
+async def next_calls(pool: asyncpg.Pool, settings: Settings, agent_id: str, limit: int) -> dict[str, Any]:
+    """The next call tasks for an agent, leased to them for ``call_lease_seconds``: appointments
+    that are due first, then the longest waiting. Outside calling hours: none."""
+    now = utc_now()
+    part = _calling_daypart(settings, now)
+    if part is None:
+        return {"daypart": None, "tasks": [], "message": "Buiten de beltijden / outside calling hours"}
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await store.candidate_calls(conn, limit * 4)
+        chosen = [
+            r
+            for r in rows
+            if r["appointment_at"] is not None
+            or not settings.calling_hours_apply
+            or daypart_allowed(r["dayparts"], part, r["max_attempts"])  # type: ignore[arg-type]
+        ][:limit]
+        await store.lease_calls(conn, [r["task_id"] for r in chosen], agent_id, settings.call_lease_seconds)
+    return {
+        "daypart": part,
+        "tasks": [
+            {
+                "task_id": str(r["task_id"]),
+                "invitation_id": str(r["invitation_id"]),
+                "study_id": r["study_id"],
+                "provider_id": r["provider_id"],
+                "provider_name": r["provider_name"],
+                "name": r["name"],
+                "phone": r["phone"],
+                "questionnaire_id": r["questionnaire_id"],
+                "low_threshold": audience(r["respondent_type"], r["variant"]) == "simple",
+                "short_code": format_short_code(short_code(r["invitation_id"])),
+                "attempt": r["attempts"] + 1,
+                "max_attempts": r["max_attempts"],
+                "appointment_at": r["appointment_at"].isoformat() if r["appointment_at"] else None,
+            }
+            for r in chosen
+        ],
+    }
+
+
+class ConflictError(ValueError):
+    """The request is well-formed but the thing is not in a state that allows it (HTTP 409)."""
+
+
+async def record_call_outcome(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    task_id: uuid.UUID,
+    agent_id: str,
+    disposition: CallDisposition,
+    appointment_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A call's outcome. Final dispositions close the task; no answer, busy and answering machine
+    try again after the stage's interval (in another part of the day) until the attempts run out;
+    an appointment sets the task's time. The person's plan moves on when the phone stage ends
+    without an interview (attempts exhausted, wrong number)."""
+    if disposition == "appointment" and appointment_at is None:
+        raise InvalidRequestError("Een afspraak heeft een tijd nodig / an appointment needs appointment_at")
+    now = utc_now()
+    async with pool.acquire() as conn, conn.transaction():
+        task = await store.lock_call_task(conn, task_id)
+        if task is None:
+            raise NotFoundError(str(task_id))
+        # The interview itself reaches us first (responses.submitted cancels the task): its
+        # outcome is still recorded, so the call counts and the task counts as completed.
+        answered_by_phone = (
+            task["state"] == "cancelled"
+            and task["invitation_status"] == "responded"
+            and disposition in ("complete", "partial")
+        )
+        if task["state"] != "open" and not answered_by_phone:
+            raise ConflictError(f"De taak is afgesloten / the task is {task['state']}")
+        counted = disposition != "appointment"
+        attempts = task["attempts"] + (1 if counted else 0)
+        result = after_call(disposition, attempts, task["max_attempts"], task["interval_seconds"])
+        dayparts = dict(task["dayparts"])
+        if disposition in ("no_answer", "busy", "answering_machine"):
+            part = _calling_daypart(settings, now) or "evening"
+            dayparts[part] = dayparts.get(part, 0) + 1
+        await store.update_call_task(
+            conn,
+            task_id,
+            state=result.task_state,
+            attempts=attempts,
+            due_at=now + timedelta(seconds=result.retry_after_seconds)
+            if result.retry_after_seconds
+            else None,
+            appointment_at=appointment_at if disposition == "appointment" else None,
+            dayparts=dayparts,
+            disposition=disposition,
+        )
+        (row,) = await store.lock_invitations(conn, [task["invitation_id"]])
+        moves = _Moves(now)
+        number = await store.phone_attempt_number(conn, task["invitation_id"])
+        moves.approaches.append(
+            (task["invitation_id"], "phone", number, disposition, f"{task_id}:{agent_id}")
+        )
+        moves.events.append(approached(row, "phone", number, disposition, AAPOR[disposition]))
+        if row["status"] in ("pending", "sent") and row["mode"] == "phone" and result.task_state != "open":
+            plan = _plan(row)
+            if result.task_state in ("completed", "closed") and disposition != "wrong_number":
+                # Spoken to: an interview, a refusal, a language barrier. Nobody is approached again.
+                moves.move(row, Position(None, 0, True, None, "done"), last_mode="phone")
+            else:
+                moves.move(
+                    row,
+                    stage_exhausted(plan, _position(row), reached=result.reached),
+                    last_mode="phone",
+                    why=f"call: {disposition}",
+                    proven=disposition == "wrong_number",
+                )
+        await moves.save(conn)
+    return {"task_id": str(task_id), "state": result.task_state, "attempts": attempts}
+
+
+async def phone_costs(
+    pool: asyncpg.Pool, settings: Settings, study_id: str, provider_id: str | None
+) -> list[dict[str, Any]]:
+    """Per provider: interviews bought and completed, and the cost lines (the scheme's share)."""
+    async with pool.acquire() as conn:
+        study = await store.get_study(conn, study_id)
+        if study is None:
+            raise NotFoundError(study_id)
+        rows = await store.phone_summary(conn, study_id, provider_id)
+    scheme = load_scheme(study.scheme_id) if study.scheme_id else None
+    subsidy = scheme.phone_subsidy if scheme else None
+    price = settings.phone_interview_price_cents
+    result = []
+    for r in rows:
+        lines = phone_cost_lines(
+            interviews_bought=r["phone_interviews"] if r["phone_option"] else 0,
+            unit_price_cents=price,
+            subsidy_share=subsidy.share if subsidy else None,
+            subsidy_first=subsidy.first_interviews if subsidy else None,
+            scheme_name=scheme.name if scheme else "",
+        )
+        result.append(
+            {
+                "provider_id": r["provider_id"],
+                "phone_option": r["phone_option"],
+                "interviews_bought": r["phone_interviews"],
+                "interviews_completed": r["completed_option"],
+                "inburgering_interviews_completed": r["completed_inburgering"],
+                "open_call_tasks": r["open_tasks"],
+                "lines": [asdict(line) for line in lines],
+                "provider_pays_cents": sum(line.amount_cents for line in lines),
+            }
+        )
+    return result
+
+
+async def approach_accounting(
+    pool: asyncpg.Pool, study_id: str, provider_id: str | None
+) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return await store.approach_counts(conn, study_id, provider_id)
 
 
 async def stop_reminders(conn: Connection, events: list[Event]) -> None:
-    """``responses.submitted``: whoever answered is not reminded again."""
-    await store.mark_responded(
-        conn, [e.payload.invitation_id for e in events if isinstance(e, ResponseSubmitted)]
-    )
+    """``responses.submitted``: whoever answered is not approached again (no email, letter or call)."""
+    ids = [e.payload.invitation_id for e in events if isinstance(e, ResponseSubmitted)]
+    await store.mark_responded(conn, ids)
+    await store.cancel_call_tasks(conn, ids)

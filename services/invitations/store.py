@@ -241,11 +241,13 @@ async def record_delivery(
     invited: Sequence[tuple[uuid.UUID, uuid.UUID, str, Contact]],
     sampled_out: Sequence[tuple[uuid.UUID, Contact]],
     events: Sequence[Event],
+    starts: Sequence[tuple[list[dict[str, Any]], str | None, bool, str, str]] = (),
 ) -> None:
     """Store a delivery, its contacts, the invitations and the events, in one transaction.
 
     ``invited``: (contact_id, invitation_id, questionnaire_id, contact); ``sampled_out``:
-    (contact_id, contact), stored as such and not invited. Contacts, invitations and the
+    (contact_id, contact), stored as such and not invited. ``starts``, parallel to ``invited``:
+    (plan, first mode or None, phone_first, token_hash, status). Contacts, invitations and the
     events go in by COPY: no round trip per row.
     """
     await conn.execute(
@@ -301,7 +303,7 @@ async def record_delivery(
             *(record(contact_id, "sampled_out", c) for contact_id, c in sampled_out),
         ],
     )
-    # Contacts with an email address are emailed now; the others wait for letter or phone.
+    # The first stage of each plan is due now; a plan's timer is the invitation's own.
     now = await conn.fetchval("SELECT now()")
     await conn.copy_records_to_table(
         "invitations",
@@ -315,6 +317,11 @@ async def record_delivery(
             "respondent_type",
             "questionnaire_id",
             "next_attempt_due_at",
+            "stage",
+            "mode",
+            "phone_first",
+            "token_hash",
+            "status",
         ],
         records=[
             (
@@ -325,11 +332,32 @@ async def record_delivery(
                 c.service_code,
                 c.respondent_type,
                 questionnaire_id,
-                now if c.email else None,
+                now if mode is not None else None,
+                0 if mode is not None else None,
+                mode,
+                phone_first,
+                token,
+                status,
             )
-            for contact_id, invitation_id, questionnaire_id, c in invited
+            for (contact_id, invitation_id, questionnaire_id, c), (
+                _,
+                mode,
+                phone_first,
+                token,
+                status,
+            ) in zip(invited, starts, strict=True)
         ],
     )
+    # Plans repeat (a handful per delivery): one UPDATE per distinct plan (COPY cannot take jsonb).
+    by_plan: dict[str, list[uuid.UUID]] = {}
+    for (_, invitation_id, _, _), (plan, *_) in zip(invited, starts, strict=True):
+        by_plan.setdefault(json.dumps(plan, sort_keys=True), []).append(invitation_id)
+    for plan_json, ids in by_plan.items():
+        await conn.execute(
+            "UPDATE invitations.invitations SET plan = $1::text::jsonb WHERE invitation_id = ANY($2::uuid[])",
+            plan_json,
+            ids,
+        )
     await add_to_outbox(conn, SCHEMA, events)
 
 
@@ -411,8 +439,8 @@ async def record_email_outcomes(
 async def mark_responded(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> None:
     """People who answered get no more reminders."""
     await conn.execute(
-        "UPDATE invitations.invitations SET status = 'responded', responded_at = now(),"
-        " next_attempt_due_at = NULL WHERE invitation_id = ANY($1::uuid[])",
+        "UPDATE invitations.invitations SET status = 'responded', responded_at = now(), mode = NULL,"
+        " next_attempt_due_at = NULL WHERE invitation_id = ANY($1::uuid[]) AND status <> 'opted_out'",
         list(invitation_ids),
     )
 
@@ -448,3 +476,341 @@ async def progress(conn: Connection, study_id: str, provider_id: str) -> dict[st
         "sampled_out": sampled_out,
         "deliveries": [json.loads(json.dumps(dict(d), default=str)) for d in deliveries],
     }
+
+
+# --- waves: email, post and phone ----------------------------------------------------------
+
+_CLAIM_COLUMNS = (
+    "i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type, i.plan, i.stage,"
+    " i.stage_attempts, i.reached, i.email_retries, i.phone_first, c.email, c.name, c.variant,"
+    " c.street, c.house_number, c.postcode, c.city, p.name AS provider_name"
+)
+
+
+async def claim_due(conn: Connection, mode: str, limit: int) -> list[asyncpg.Record]:
+    """Lock invitations whose next attempt in ``mode`` is due; other schedulers skip them."""
+    return await conn.fetch(
+        f"SELECT {_CLAIM_COLUMNS}"
+        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+        " JOIN invitations.providers p ON p.provider_id = i.provider_id"
+        " WHERE i.mode = $1 AND i.next_attempt_due_at <= now() AND i.status IN ('pending', 'sent')"
+        " ORDER BY i.next_attempt_due_at LIMIT $2 FOR UPDATE OF i SKIP LOCKED",
+        mode,
+        limit,
+    )
+
+
+async def lease(conn: Connection, invitation_ids: Sequence[uuid.UUID], seconds: float) -> None:
+    """Push claimed timers ahead while their attempt is made outside the claiming transaction."""
+    await conn.execute(
+        "UPDATE invitations.invitations SET next_attempt_due_at = now() + make_interval(secs => $2)"
+        " WHERE invitation_id = ANY($1::uuid[])",
+        list(invitation_ids),
+        seconds,
+    )
+
+
+async def lock_invitations(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    """Lock these invitations (waiting for a scheduler that holds one) and read their position."""
+    return await conn.fetch(
+        f"SELECT {_CLAIM_COLUMNS}, i.mode, i.status"
+        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+        " JOIN invitations.providers p ON p.provider_id = i.provider_id"
+        " WHERE i.invitation_id = ANY($1::uuid[]) ORDER BY i.invitation_id FOR UPDATE OF i",
+        list(invitation_ids),
+    )
+
+
+async def save_positions(
+    conn: Connection,
+    moves: Sequence[tuple[uuid.UUID, int | None, int, bool, str | None, datetime | None, str, int]],
+) -> None:
+    """Per invitation: (id, stage, stage_attempts, reached, mode, next_due, status, email_retries)."""
+    if not moves:
+        return
+    await conn.execute(
+        "UPDATE invitations.invitations AS i SET stage = t.stage, stage_attempts = t.stage_attempts,"
+        " reached = t.reached, mode = t.mode, next_attempt_due_at = t.next_due, status = t.status,"
+        " email_retries = t.retries, attempts = i.attempts + CASE WHEN t.stage_attempts > i.stage_attempts"
+        "   OR t.stage IS DISTINCT FROM i.stage THEN 1 ELSE 0 END"
+        " FROM unnest($1::uuid[], $2::int[], $3::int[], $4::bool[], $5::text[], $6::timestamptz[],"
+        "   $7::text[], $8::int[])"
+        "   AS t(invitation_id, stage, stage_attempts, reached, mode, next_due, status, retries)"
+        " WHERE i.invitation_id = t.invitation_id AND i.status NOT IN ('responded', 'opted_out')",
+        *[list(column) for column in zip(*moves, strict=True)],
+    )
+
+
+async def record_approaches(
+    conn: Connection, approaches: Sequence[tuple[uuid.UUID, str, int, str, str]]
+) -> None:
+    """(invitation_id, mode, attempt, outcome, reference) per attempt made."""
+    if approaches:
+        await conn.copy_records_to_table(
+            "approaches",
+            schema_name=SCHEMA,
+            columns=["invitation_id", "mode", "attempt", "outcome", "reference"],
+            records=approaches,
+        )
+
+
+async def log_emails(conn: Connection, rows: Sequence[tuple[str, uuid.UUID, int, str, str]]) -> None:
+    """(message_id, invitation_id, attempt, outcome, smtp_reply) per email handed to SMTP."""
+    await conn.executemany(
+        "INSERT INTO invitations.email_log (message_id, invitation_id, attempt, outcome, smtp_reply)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
+        " SET outcome = EXCLUDED.outcome, smtp_reply = EXCLUDED.smtp_reply, logged_at = now()",
+        rows,
+    )
+
+
+async def invitation_for_message(conn: Connection, message_id: str) -> tuple[uuid.UUID, int] | None:
+    row = await conn.fetchrow(
+        "SELECT invitation_id, attempt FROM invitations.email_log WHERE message_id = $1", message_id
+    )
+    return (row["invitation_id"], row["attempt"]) if row is not None else None
+
+
+async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) -> bool:
+    """Whether another mode than ``mode`` got through to the person (sent and not bounced since,
+    a letter not returned, a call answered)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM invitations.approaches a WHERE a.invitation_id = $1 AND a.mode <> $2"
+        "   AND a.outcome NOT IN ('undeliverable', 'no_answer', 'busy', 'answering_machine', 'wrong_number')"
+        "   AND NOT EXISTS (SELECT 1 FROM invitations.approaches b WHERE b.invitation_id = a.invitation_id"
+        "     AND b.mode = a.mode AND b.mode <> 'phone' AND b.outcome = 'undeliverable'))",
+        invitation_id,
+        mode,
+    )
+    return found
+
+
+async def opt_out(conn: Connection, token_hash: str) -> asyncpg.Record | None:
+    """Stop every approach of the person with this link at once: timers, letters not yet in a
+    wave and call tasks. Returns the invitation (None for an unknown link; the same row again
+    for a second opt-out, with ``already`` true)."""
+    row = await conn.fetchrow(
+        "SELECT invitation_id, study_id, provider_id, service_code, respondent_type,"
+        " status = 'opted_out' AS already FROM invitations.invitations WHERE token_hash = $1 FOR UPDATE",
+        token_hash,
+    )
+    if row is None or row["already"]:
+        return row
+    await conn.execute(
+        "UPDATE invitations.invitations SET status = 'opted_out', opted_out_at = now(), mode = NULL,"
+        " next_attempt_due_at = NULL WHERE invitation_id = $1",
+        row["invitation_id"],
+    )
+    await cancel_call_tasks(conn, [row["invitation_id"]])
+    return row
+
+
+async def cancel_call_tasks(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(
+        "UPDATE invitations.call_tasks SET state = 'cancelled', updated_at = now(), leased_until = NULL"
+        " WHERE invitation_id = ANY($1::uuid[]) AND state = 'open'",
+        list(invitation_ids),
+    )
+
+
+# --- letters --------------------------------------------------------------------------------
+
+
+async def next_wave_id(conn: Connection) -> int:
+    value: int = await conn.fetchval(
+        "SELECT nextval(pg_get_serial_sequence('invitations.letter_waves', 'wave_id'))"
+    )
+    return value
+
+
+async def record_letter_wave_with_id(
+    conn: Connection,
+    wave_id: int,
+    letters: Sequence[tuple[uuid.UUID, uuid.UUID, int, str]],
+    pdf_path: str,
+    manifest_path: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO invitations.letter_waves (wave_id, letters, pdf_path, manifest_path)"
+        " VALUES ($1, $2, $3, $4)",
+        wave_id,
+        len(letters),
+        pdf_path,
+        manifest_path,
+    )
+    await conn.copy_records_to_table(
+        "letters",
+        schema_name=SCHEMA,
+        columns=["letter_id", "invitation_id", "attempt", "short_code", "wave_id"],
+        records=[(*letter, wave_id) for letter in letters],
+    )
+
+
+async def letter_waves(conn: Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT wave_id, letters, created_at, pdf_path, manifest_path FROM invitations.letter_waves"
+        " ORDER BY wave_id"
+    )
+    return [_jsonable(dict(r)) for r in rows]
+
+
+async def letter_wave(conn: Connection, wave_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM invitations.letter_waves WHERE wave_id = $1", wave_id)
+
+
+async def mark_returned(
+    conn: Connection, short_codes: Sequence[str], letter_ids: Sequence[uuid.UUID], reason: str
+) -> list[asyncpg.Record]:
+    """Letters returned by the post (retour): each once; returns the newly returned ones."""
+    return await conn.fetch(
+        "UPDATE invitations.letters SET returned_at = now(), return_reason = $3"
+        " WHERE (short_code = ANY($1::text[]) OR letter_id = ANY($2::uuid[])) AND returned_at IS NULL"
+        " RETURNING letter_id, invitation_id, attempt, short_code",
+        list(short_codes),
+        list(letter_ids),
+        reason,
+    )
+
+
+async def known_letters(
+    conn: Connection, short_codes: Sequence[str], letter_ids: Sequence[uuid.UUID]
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT letter_id, short_code FROM invitations.letters"
+        " WHERE short_code = ANY($1::text[]) OR letter_id = ANY($2::uuid[])",
+        list(short_codes),
+        list(letter_ids),
+    )
+
+
+# --- call tasks -----------------------------------------------------------------------------
+
+
+async def open_call_tasks(
+    conn: Connection, tasks: Sequence[tuple[uuid.UUID, uuid.UUID, str, str, str, int, float]]
+) -> None:
+    """(task_id, invitation_id, study_id, provider_id, kind, max_attempts, interval_seconds); due now.
+
+    A person gets one call task: a second one (a replayed round) is ignored.
+    """
+    await conn.executemany(
+        "INSERT INTO invitations.call_tasks"
+        " (task_id, invitation_id, study_id, provider_id, kind, max_attempts, interval_seconds, due_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (invitation_id) DO NOTHING",
+        tasks,
+    )
+
+
+async def full_quotas(conn: Connection) -> list[asyncpg.Record]:
+    """Open tasks of providers whose completed interviews reached their cap: the interviews bought
+    (phone option) or 25 (inburgering, learning profile 1 and 2)."""
+    return await conn.fetch(
+        "WITH done AS (SELECT study_id, provider_id, kind, count(*) AS n FROM invitations.call_tasks"
+        "   WHERE state = 'completed' GROUP BY study_id, provider_id, kind)"
+        " SELECT t.task_id, t.invitation_id FROM invitations.call_tasks t"
+        " JOIN invitations.enrolments e USING (study_id, provider_id)"
+        " JOIN done d USING (study_id, provider_id, kind)"
+        " WHERE t.state = 'open' AND d.n >= CASE WHEN t.kind = 'option' THEN e.phone_interviews ELSE $1 END"
+        " FOR UPDATE OF t SKIP LOCKED",
+        25,
+    )
+
+
+async def candidate_calls(conn: Connection, limit: int) -> list[asyncpg.Record]:
+    """Open, due, unleased tasks (appointments first), locked for the caller."""
+    return await conn.fetch(
+        "SELECT t.task_id, t.invitation_id, t.study_id, t.provider_id, t.kind, t.attempts, t.max_attempts,"
+        " t.dayparts, t.appointment_at, i.service_code, i.respondent_type, i.questionnaire_id,"
+        " c.name, c.phone, c.variant, p.name AS provider_name"
+        " FROM invitations.call_tasks t JOIN invitations.invitations i USING (invitation_id)"
+        " JOIN invitations.contacts c ON c.contact_id = i.contact_id"
+        " JOIN invitations.providers p ON p.provider_id = t.provider_id"
+        " WHERE t.state = 'open' AND coalesce(t.appointment_at, t.due_at) <= now()"
+        "   AND (t.leased_until IS NULL OR t.leased_until < now())"
+        " ORDER BY t.appointment_at IS NULL, coalesce(t.appointment_at, t.due_at)"
+        " LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
+        limit,
+    )
+
+
+async def lease_calls(conn: Connection, task_ids: Sequence[uuid.UUID], agent_id: str, seconds: float) -> None:
+    await conn.execute(
+        "UPDATE invitations.call_tasks SET agent_id = $2,"
+        " leased_until = now() + make_interval(secs => $3), updated_at = now()"
+        " WHERE task_id = ANY($1::uuid[])",
+        list(task_ids),
+        agent_id,
+        seconds,
+    )
+
+
+async def lock_call_task(conn: Connection, task_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT t.*, i.service_code, i.respondent_type, i.status AS invitation_status"
+        " FROM invitations.call_tasks t JOIN invitations.invitations i USING (invitation_id)"
+        " WHERE t.task_id = $1 FOR UPDATE OF t",
+        task_id,
+    )
+
+
+async def update_call_task(
+    conn: Connection,
+    task_id: uuid.UUID,
+    *,
+    state: str,
+    attempts: int,
+    due_at: datetime | None,
+    appointment_at: datetime | None,
+    dayparts: Mapping[str, int],
+    disposition: str,
+) -> None:
+    await conn.execute(
+        "UPDATE invitations.call_tasks SET state = $2, attempts = $3, due_at = coalesce($4, due_at),"
+        " appointment_at = $5, dayparts = $6, last_disposition = $7, agent_id = NULL,"
+        " leased_until = NULL, updated_at = now() WHERE task_id = $1",
+        task_id,
+        state,
+        attempts,
+        due_at,
+        appointment_at,
+        dict(dayparts),
+        disposition,
+    )
+
+
+async def phone_attempt_number(conn: Connection, invitation_id: uuid.UUID) -> int:
+    made: int = await conn.fetchval(
+        "SELECT count(*) FROM invitations.approaches WHERE invitation_id = $1 AND mode = 'phone'",
+        invitation_id,
+    )
+    return made + 1
+
+
+async def phone_summary(conn: Connection, study_id: str, provider_id: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT e.provider_id, e.phone_option, e.phone_interviews,"
+        " count(t.*) FILTER (WHERE t.state = 'completed' AND t.kind = 'option') AS completed_option,"
+        " count(t.*) FILTER (WHERE t.state = 'completed' AND t.kind = 'inburgering') "
+        "   AS completed_inburgering,"
+        " count(t.*) FILTER (WHERE t.state = 'open') AS open_tasks"
+        " FROM invitations.enrolments e LEFT JOIN invitations.call_tasks t USING (study_id, provider_id)"
+        " WHERE e.study_id = $1 AND ($2::text IS NULL OR e.provider_id = $2)"
+        " GROUP BY e.provider_id, e.phone_option, e.phone_interviews ORDER BY e.provider_id",
+        study_id,
+        provider_id,
+    )
+
+
+async def approach_counts(conn: Connection, study_id: str, provider_id: str | None) -> list[dict[str, Any]]:
+    """Per service, respondent type, mode and outcome: attempts and distinct people."""
+    rows = await conn.fetch(
+        "SELECT i.provider_id, i.service_code, i.respondent_type, a.mode, a.outcome,"
+        " count(*) AS attempts, count(DISTINCT a.invitation_id) AS people,"
+        " count(*) FILTER (WHERE a.attempt > 1) AS reminders"
+        " FROM invitations.approaches a JOIN invitations.invitations i USING (invitation_id)"
+        " WHERE i.study_id = $1 AND ($2::text IS NULL OR i.provider_id = $2)"
+        " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+        study_id,
+        provider_id,
+    )
+    return [dict(r) for r in rows]
