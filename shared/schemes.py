@@ -319,6 +319,16 @@ def load_scheme(scheme_id: str) -> Scheme:
     return load_scheme_file(path)
 
 
+def find_scheme(scheme_id: str | None) -> Scheme | None:
+    """The scheme a study names; None without one (or one this release does not know)."""
+    if scheme_id is None:
+        return None
+    try:
+        return load_scheme(scheme_id)
+    except KeyError:
+        return None
+
+
 def all_schemes() -> dict[str, Scheme]:
     """Every packaged scheme by id."""
     return {p.stem: load_scheme(p.stem) for p in sorted(_scheme_dir().glob("*.yaml"))}

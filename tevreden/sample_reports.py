@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.scoring.domain import UnitKey, UnitTally, aggregate, response_tally, study_snapshots
-from services.scoring.groups import compare_groups, group_figures
+from services.scoring.groups import scheme_group_comparisons
 from shared.events import AnswerValue, ScoresUpdatedPayload
 from shared.questionnaires import Question, Questionnaire, RankingQuestion, load_questionnaire
 from shared.schemes import Scheme, load_scheme
@@ -128,17 +128,6 @@ def _with_groups(payload: ScoresUpdatedPayload, scheme: Scheme, seed: int) -> Sc
         if a.get("organisation") == "sw_organisatie":  # a real difference to find
             a["grade_organisation"] = min(10, int(a.get("grade_organisation", 7)) + 1)  # type: ignore[arg-type]
         answers.append(a)
-    analyses = [
-        group_figures(
-            compare_groups(
-                questionnaire,
-                answers,
-                by,
-                min_n_to_show=scheme.disclosure.min_n_to_show,
-                min_n_for_test=scheme.disclosure.min_n_for_significance_test,
-            )
-        )
-        for by in scheme.group_by
-    ]
+    analyses = scheme_group_comparisons(scheme, questionnaire, answers)
     data: Mapping[str, Any] = {**payload.model_dump(), "group_comparisons": analyses}
     return ScoresUpdatedPayload.model_validate(data)

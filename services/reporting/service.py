@@ -19,7 +19,7 @@ from services.reporting.model import Context, RegisterEntry, ReportDocument, reg
 from shared.db import Connection
 from shared.events import Event, ReportPublished, ReportPublishedPayload, ScoresUpdated, ScoresUpdatedPayload
 from shared.outbox import add_to_outbox
-from shared.schemes import Scheme, load_scheme
+from shared.schemes import find_scheme
 
 
 async def publish_reports(
@@ -62,18 +62,9 @@ async def _write_reports(
 
 
 def live_document(payload: ScoresUpdatedPayload, version: int) -> ReportDocument:
-    scheme = scheme_named(payload.scheme_id)
+    scheme = find_scheme(payload.scheme_id)
     context = Context("live", version, payload.provider_id, payload.study_id)
     return build_document(payload, scheme, context)
-
-
-def scheme_named(scheme_id: str | None) -> Scheme | None:
-    if scheme_id is None:
-        return None
-    try:
-        return load_scheme(scheme_id)
-    except KeyError:
-        return None
 
 
 # --- lifecycle: draft, hoor en wederhoor, final -------------------------------------------------
@@ -104,7 +95,7 @@ async def produce_due_reports(conn: Connection, report_dir: Path, limit: int = 2
             study_name=row["study_name"], period=period, provider_response=row["provider_response"],
             review_until=row["review_until"].date() if row["status"] == "draft" else None,
         )  # fmt: skip
-        doc = build_document(payload, scheme_named(payload.scheme_id), context)
+        doc = build_document(payload, find_scheme(payload.scheme_id), context)
         await asyncio.to_thread(documents.write_version, folder / f"v{version}", doc)
         events.append(
             ReportPublished(
@@ -127,7 +118,7 @@ async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
             continue
         payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
         entries += register_entries(
-            payload, scheme_named(payload.scheme_id), row["provider_name"] or row["provider_id"]
+            payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
         )
     return entries
 

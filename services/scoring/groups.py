@@ -33,6 +33,7 @@ from shared.questionnaires import (
     Questionnaire,
     RankingQuestion,
 )
+from shared.schemes import Scheme
 
 # Scores of the closed scales, low to high (geen mening: no score).
 SCALE_SCORES: Mapping[str, Mapping[str, int]] = {
@@ -267,3 +268,22 @@ def group_figures(analysis: GroupAnalysis) -> dict[str, object]:
         )
     tested = sum(1 for c in analysis.comparisons if c.test.tested)
     return {"by": analysis.by, "groups": analysis.groups, "tested": tested, "significant": significant}
+
+
+def scheme_group_comparisons(
+    scheme: Scheme, questionnaire: Questionnaire, responses: Sequence[Mapping[str, AnswerValue]]
+) -> list[dict[str, object]]:
+    """The snapshot's ``group_comparisons``: every background question of the scheme's
+    ``group_by`` compared, with the scheme's minimums to show and to test."""
+    return [
+        group_figures(
+            compare_groups(
+                questionnaire,
+                responses,
+                by,
+                min_n_to_show=scheme.disclosure.min_n_to_show,
+                min_n_for_test=scheme.disclosure.min_n_for_significance_test,
+            )
+        )
+        for by in scheme.group_by
+    ]

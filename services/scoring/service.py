@@ -44,7 +44,7 @@ from services.scoring.domain import (
     units_by_provider,
 )
 from services.scoring.fieldwork import ForecastSettings, forecast_study
-from services.scoring.groups import compare_groups, group_figures
+from services.scoring.groups import scheme_group_comparisons
 from shared.db import Connection
 from shared.events import (
     Event,
@@ -59,7 +59,7 @@ from shared.events import (
 )
 from shared.outbox import add_to_outbox
 from shared.questionnaires import load_questionnaire
-from shared.schemes import Scheme, load_scheme
+from shared.schemes import Scheme, find_scheme
 
 
 async def count_invitations(conn: Connection, events: list[Event]) -> None:
@@ -151,16 +151,6 @@ async def _apply(conn: Connection, changes: Mapping[UnitKey, UnitTally], events:
     )
 
 
-def scheme_named(scheme_id: str | None) -> Scheme | None:
-    """The study's scheme; None without one (or one this release does not know)."""
-    if scheme_id is None:
-        return None
-    try:
-        return load_scheme(scheme_id)
-    except KeyError:
-        return None
-
-
 class _Recent(OrderedDict[Any, Any]):
     """A small LRU map: the units (and their figures) seen most recently, by kept version."""
 
@@ -221,9 +211,9 @@ async def snapshots_of(conn: Connection, providers: Sequence[ProviderKey]) -> li
     for study_id in studies:
         benchmark = grouped.get(store.benchmark_of(study_id), {})
         figures = StudyFigures(
-            study_id, scheme_named(schemes.get(study_id)), benchmark, versions=versions, memo=_FIGURES
+            study_id, find_scheme(schemes.get(study_id)), benchmark, versions=versions, memo=_FIGURES
         )
-        scheme = scheme_named(schemes.get(study_id))
+        scheme = find_scheme(schemes.get(study_id))
         for provider in sorted(p for p in set(providers) if p.study_id == study_id):
             snapshot = figures.snapshot(provider.provider_id, grouped.get(provider, {}), as_of[provider])
             if scheme is not None and scheme.group_by:
@@ -238,18 +228,7 @@ async def _with_group_comparisons(
     """Staff survey: the groups compared on every question (significant differences only)."""
     answers = await store.usable_answers(conn, snapshot.study_id, snapshot.provider_id)
     questionnaire = load_questionnaire(scheme.questionnaire_id(scheme.respondent_types[0]))
-    analyses = [
-        group_figures(
-            compare_groups(
-                questionnaire,
-                answers,
-                by,
-                min_n_to_show=scheme.disclosure.min_n_to_show,
-                min_n_for_test=scheme.disclosure.min_n_for_significance_test,
-            )
-        )
-        for by in scheme.group_by
-    ]
+    analyses = scheme_group_comparisons(scheme, questionnaire, answers)
     return ScoresUpdatedPayload.model_validate({**snapshot.model_dump(), "group_comparisons": analyses})
 
 
@@ -258,7 +237,7 @@ async def study_scores(conn: Connection, study_id: str) -> list[ScoresUpdatedPay
     kept_units = await store.study_units(conn, study_id)
     moments = await store.latest_snapshot_moments(conn, study_id)
     schemes = await store.schemes_of(conn, [study_id])
-    snapshots = study_snapshots(study_id, scheme_named(schemes.get(study_id)), kept_units.tallies, _EPOCH)
+    snapshots = study_snapshots(study_id, find_scheme(schemes.get(study_id)), kept_units.tallies, _EPOCH)
     return [
         s.model_copy(update={"as_of": moments.get(p.provider_id, s.as_of)})
         for p, s in sorted(snapshots.items())
@@ -313,7 +292,7 @@ async def recompute_study(
     differences = tally_differences(recomputed, kept_units.tallies)
     differences += _grade_sum_differences(kept_units)
     schemes = await store.schemes_of(conn, [study_id])
-    scheme = scheme_named(schemes.get(study_id))
+    scheme = find_scheme(schemes.get(study_id))
     providers = set(providers_in(recomputed)) | set(providers_in(kept_units.tallies))
     expected = study_snapshots(study_id, scheme, recomputed, _EPOCH, providers)
     actual = study_snapshots(study_id, scheme, kept_units.tallies, _EPOCH, providers)
@@ -394,7 +373,7 @@ async def study_status(
     against the scheme's publication requirement (``services.scoring.fieldwork``)."""
     settings = settings or ForecastSettings()
     schemes = await store.schemes_of(conn, [study_id])
-    scheme = scheme_named(schemes.get(study_id))
+    scheme = find_scheme(schemes.get(study_id))
     found = await store.fieldwork(conn, study_id, now)
     # The fit is CPU work (about a second per 100,000 people): off the event loop, so the
     # consumers keep going while it runs.
