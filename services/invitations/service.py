@@ -1010,8 +1010,11 @@ async def open_due_calls(pool: asyncpg.Pool, settings: Settings, limit: int = 50
         CALL_TASKS.inc(len(tasks))
         full = await store.full_quotas(conn)
         if full:
-            await store.cancel_call_tasks(conn, [r["invitation_id"] for r in full])
-            for row in await store.lock_invitations(conn, [r["invitation_id"] for r in full]):
+            # Invitations before their tasks, the lock order of every path (no deadlocks).
+            ids = [r["invitation_id"] for r in full]
+            locked = await store.lock_invitations(conn, ids)
+            await store.cancel_call_tasks(conn, ids)
+            for row in locked:
                 if row["status"] in ("pending", "sent") and row["mode"] == "phone":
                     moves.move(
                         row,
@@ -1087,6 +1090,12 @@ async def record_call_outcome(
         raise InvalidRequestError("Een afspraak heeft een tijd nodig / an appointment needs appointment_at")
     now = utc_now()
     async with pool.acquire() as conn, conn.transaction():
+        invitation_id = await store.invitation_of_call_task(conn, task_id)
+        if invitation_id is None:
+            raise NotFoundError(str(task_id))
+        # The invitation before its task: the order every other path (a response cancelling
+        # the person's calls) takes, so the two can never deadlock.
+        (row,) = await store.lock_invitations(conn, [invitation_id])
         task = await store.lock_call_task(conn, task_id)
         if task is None:
             raise NotFoundError(str(task_id))
@@ -1118,7 +1127,6 @@ async def record_call_outcome(
             dayparts=dayparts,
             disposition=disposition,
         )
-        (row,) = await store.lock_invitations(conn, [task["invitation_id"]])
         moves = _Moves(now)
         number = await store.phone_attempt_number(conn, task["invitation_id"])
         moves.approaches.append(

@@ -744,6 +744,13 @@ async def lease_calls(conn: Connection, task_ids: Sequence[uuid.UUID], agent_id:
     )
 
 
+async def invitation_of_call_task(conn: Connection, task_id: uuid.UUID) -> uuid.UUID | None:
+    invitation_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT invitation_id FROM invitations.call_tasks WHERE task_id = $1", task_id
+    )
+    return invitation_id
+
+
 async def lock_call_task(conn: Connection, task_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT t.*, i.service_code, i.respondent_type, i.status AS invitation_status"
