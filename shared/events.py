@@ -172,11 +172,8 @@ class DeliveryChecked(Event):
     payload: DeliveryCheckedPayload
 
 
-ApproachOutcome = Literal[
-    # email and post
-    "sent",
-    "undeliverable",
-    # phone: the callcentre's dispositions
+# The callcentre's dispositions of one call, and their AAPOR final disposition classes.
+CallDisposition = Literal[
     "complete",
     "partial",
     "refusal",
@@ -187,6 +184,8 @@ ApproachOutcome = Literal[
     "language_barrier",
     "appointment",
 ]
+AaporCode = Literal["I", "P", "R", "NC", "O", "UH", "UO"]
+ApproachOutcome = Literal["sent", "undeliverable", CallDisposition]  # email and post; phone
 
 
 class InvitationApproachedPayload(Payload):
@@ -203,7 +202,7 @@ class InvitationApproachedPayload(Payload):
     attempt: int = Field(ge=1)  # within the mode: 1 the invitation or first call, 2+ reminders
     reminder: bool = False
     outcome: ApproachOutcome
-    aapor: Literal["I", "P", "R", "NC", "O", "UH", "UO"] | None = None
+    aapor: AaporCode | None = None
 
 
 class InvitationApproached(Event):

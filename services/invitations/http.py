@@ -25,8 +25,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
-from services.invitations.waves import CallDisposition
-from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, SafeId
+from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
 from shared.runtime import ServiceContext
 

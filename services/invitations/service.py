@@ -50,7 +50,6 @@ from services.invitations.waves import (
     AAPOR,
     ALWAYS,
     AttemptOutcome,
-    CallDisposition,
     CallingHours,
     Mode,
     Position,
@@ -67,6 +66,7 @@ from services.invitations.waves import (
 )
 from shared.db import Connection
 from shared.events import (
+    CallDisposition,
     DeliveryChecked,
     DeliveryCheckedPayload,
     DeliveryCount,

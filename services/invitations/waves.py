@@ -13,6 +13,8 @@ from datetime import datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from shared.events import AaporCode, CallDisposition
+
 Mode = Literal["email", "post", "phone"]
 AttemptOutcome = Literal["sent", "undeliverable"]
 # Where a person's plan ended: reached at least once ('done'), or no mode reached them.
@@ -140,18 +142,6 @@ def _next_stage(plan: Sequence[Stage], current: int, *, reached: bool, wait: flo
 
 # --- phone -------------------------------------------------------------------------------
 
-CallDisposition = Literal[
-    "complete",
-    "partial",
-    "refusal",
-    "no_answer",
-    "busy",
-    "answering_machine",
-    "wrong_number",
-    "language_barrier",
-    "appointment",
-]
-AaporCode = Literal["I", "P", "R", "NC", "O", "UH", "UO"]
 # AAPOR final disposition classes: complete I, partial P, refusal R, non-contact NC,
 # other O (language barrier), unknown eligibility UH/UO (never reached a person).
 AAPOR: dict[CallDisposition, AaporCode] = {
