@@ -10,13 +10,15 @@
    each batch in one transaction to a scratch table (dedup by ``unnest`` … ON CONFLICT) plus a
    pre-aggregated upsert of per-provider count and grade sum: the floor any scorer pays.
 3. Scoring: ``services.scoring.app.runtime`` in this process reads the same backlog: inbox,
-   facts, aggregates per unit and benchmark, one snapshot per touched provider per batch in the
-   outbox, relayed to ``scores.updated``. Measured from its first scored event to its last
-   (scored = committed), and to the outbox drained (every snapshot on the topic).
+   facts, aggregates per unit and benchmark, snapshots of the touched providers (debounced per
+   provider while the batches come full) in the outbox, relayed to ``scores.updated``. Measured
+   from its first scored event to its last (scored = committed), and to the outbox drained with
+   no snapshot pending (every last state on the topic).
 4. Paced: ``--rate`` events/s for ``--paced-seconds`` to the running service (new providers in
    the same study, so the benchmark is the big one); a consumer of ``scores.updated`` measures
    each response's time from its ``occurred_at`` to the arrival of the first snapshot that
    counts it (its provider's ``completed`` reaching it: one provider's events stay in order).
+   The producer and that consumer run in a process of their own, apart from the service.
 5. Recomputes the study from scratch and checks it equals the incremental state.
 
 Uses tevreden.infra: a Tansu broker and a fresh database on ``TEVREDEN_DATABASE_URL`` (else an
@@ -29,12 +31,14 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import random
 import secrets
 import statistics
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,11 +47,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.scoring import app as scoring
 from services.scoring import service as scoring_service
+from services.scoring import store as scoring_store
 from shared.broker import all_topics, ensure_topics
 from shared.events import (
     Event,
+    InvitationApproached,
+    InvitationApproachedPayload,
     InvitationIssued,
     InvitationIssuedPayload,
+    InvitationOptedOut,
+    InvitationOptedOutPayload,
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     ResponseSubmitted,
@@ -228,9 +237,9 @@ class ScoringRun:
 
 
 async def settle(bootstrap: str, database_url: str) -> None:
-    """Wait until the service's four consumers have joined their group and consume: one probe
-    event per topic, each found in the inbox. (All four share the group "scoring", so each join
-    rebalances the others; measuring during that would measure Tansu's rebalancing.)"""
+    """Wait until the service's consumers have joined their group and consume: one probe event
+    per topic, each found in the inbox. (All share the group "scoring", so each join rebalances
+    the others; measuring during that would measure Tansu's rebalancing.)"""
     rnd = random.Random(1)
     response = response_event("probe", "minimal-v1", {"grade": 8}, rnd, study="bench-probe")
     p = response.payload
@@ -247,6 +256,10 @@ async def settle(bootstrap: str, database_url: str) -> None:
         ),
         response,
         ResponseWithdrawn(payload=ResponseWithdrawnPayload(response_id=p.response_id, **ids)),
+        InvitationApproached(
+            payload=InvitationApproachedPayload(**ids, **unit, mode="email", attempt=1, outcome="sent")
+        ),
+        InvitationOptedOut(payload=InvitationOptedOutPayload(**ids, **unit)),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -258,10 +271,9 @@ async def settle(bootstrap: str, database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         ids = [p.event_id for p in probes]
-        while (
-            await conn.fetchval("SELECT count(*) FROM scoring.inbox WHERE event_id = ANY($1::uuid[])", ids)
-            < 4
-        ):
+        while await conn.fetchval(
+            "SELECT count(*) FROM scoring.inbox WHERE event_id = ANY($1::uuid[])", ids
+        ) < len(probes):
             await asyncio.sleep(0.1)
         await conn.execute("DELETE FROM scoring.outbox")
     finally:
@@ -283,7 +295,10 @@ async def scoring_throughput(database_url: str, count: int) -> ScoringRun:
                 scored_at = now
                 break
             await asyncio.sleep(0.02)
-        while await conn.fetchval("SELECT count(*) FROM scoring.outbox WHERE sent_at IS NULL"):
+        while await conn.fetchval(
+            "SELECT (SELECT count(*) FROM scoring.outbox WHERE sent_at IS NULL)"
+            " + (SELECT count(*) FROM scoring.pending_snapshots)"
+        ):
             await asyncio.sleep(0.02)
         published_at = time.perf_counter()
         snapshots = await conn.fetchval("SELECT count(*) FROM scoring.outbox")
@@ -332,6 +347,15 @@ async def paced(
 ) -> tuple[Latency, float]:
     """``rate`` events/s in ticks of 10 ms; returns the latencies and the rate achieved."""
     rnd = random.Random(7)
+    total = int(rate * seconds)
+    # Made before the clock starts: generating and validating answers is the bench's work, and it
+    # shares this process (and its event loop) with the service.
+    prepared = [
+        response_event(
+            f"paced-{n % providers:04d}", questionnaire_id, answers_for(questionnaire_id, rnd, 0), rnd
+        )
+        for n in range(total)
+    ]
     latency = Latency()
     stop = asyncio.Event()
     measurer = asyncio.create_task(measure_arrivals(bootstrap, latency, stop))
@@ -339,17 +363,14 @@ async def paced(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
     await producer.start()
     per_tick, tick = max(1, rate // 100), 0.01
-    total = int(rate * seconds)
     pending = []
     started = time.perf_counter()
     sent = 0
     try:
         while sent < total:
             for _ in range(min(per_tick, total - sent)):
-                provider = f"paced-{sent % providers:04d}"
-                event = response_event(provider, questionnaire_id, answers_for(questionnaire_id, rnd, 0), rnd)
-                event = event.model_copy(update={"occurred_at": datetime.now(UTC)})
-                latency.sent[provider].append(event.occurred_at.timestamp())
+                event = prepared[sent].model_copy(update={"occurred_at": datetime.now(UTC)})
+                latency.sent[event.payload.provider_id].append(event.occurred_at.timestamp())
                 pending.append(await producer.send(event.topic, encode_event(event), key=event.key.encode()))
                 sent += 1
             next_tick = started + (sent // per_tick) * tick
@@ -366,9 +387,79 @@ async def paced(
     return latency, achieved
 
 
+def paced_apart(
+    bootstrap: str, rate: int, seconds: float, providers: int, questionnaire_id: str
+) -> tuple[list[float], float]:
+    """:func:`paced` in a process of its own: the producer and the measuring consumer must not
+    wait for the service's event loop (they would measure their own starvation)."""
+    latency, achieved = asyncio.run(paced(bootstrap, rate, seconds, providers, questionnaire_id))
+    return latency.latencies, achieved
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- time per batch phase ------------------------------------------------------------------
+
+# The phases of a batch, timed by wrapping the service's own functions in this process (each
+# name: the module and the function looked up at call time). Nested: the snapshot phase holds
+# the stamp, the unit reads and the outbox insert.
+PHASES = (
+    (scoring_service, "count_responses", "batch (handler)"),
+    (scoring_store, "record_responses", "facts: responses"),
+    (scoring_store, "record_dispositions", "facts: dispositions"),
+    (scoring_store, "add_to_units", "aggregates upsert"),
+    (scoring_store, "hold_back", "hold back (debounce)"),
+    (scoring_service, "emit_snapshots", "emit snapshots (all)"),
+    (scoring_service, "emit_due_snapshots", "snapshots (held back)"),
+    (scoring_service, "snapshot_trees", "  snapshot trees"),
+    (scoring_store, "unit_rows", "    unit rows"),
+    (scoring_store, "unit_details", "    unit details"),
+    (scoring_store, "add_snapshots_to_outbox", "  outbox insert"),
+)
+
+
+@dataclass
+class PhaseTimes:
+    """Calls and seconds per phase since the last :meth:`reset`."""
+
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def install(self) -> None:
+        for module, name, label in PHASES:
+            setattr(module, name, self._timed(getattr(module, name), label))
+
+    def _timed(self, function, label):  # type: ignore[no-untyped-def]
+        async def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                self.calls[label] += 1
+                self.seconds[label] += time.perf_counter() - started
+
+        return timed
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.seconds.clear()
+
+    def report(self, title: str) -> None:
+        batches = self.calls.get("batch (handler)", 0)
+        total = self.seconds.get("batch (handler)", 0.0)
+        print(f"{title}: {batches} batches, {total:.2f} s in the handler")
+        for _, _, label in PHASES:
+            if self.calls.get(label):
+                seconds = self.seconds[label]
+                per_batch = seconds * 1000 / max(1, batches)
+                print(
+                    f"  {label:<24} {self.calls[label]:>5} calls {per_batch:8.1f} ms/batch"
+                    f" {seconds * 1000 / self.calls[label]:8.1f} ms/call"
+                    f" {100 * seconds / total if total else 0:5.1f}%"
+                )
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -399,9 +490,12 @@ async def main(args: argparse.Namespace) -> None:
 
         # Scoring: started and settled first (its offsets start at the topic's end), then the
         # same events again under new ids (so they are new facts), as fast as the producer goes.
+        phases = PhaseTimes()
+        phases.install()
         runtime = scoring.runtime(settings)
         await runtime.start()
         await settle(broker.bootstrap_servers, postgres.url)
+        phases.reset()
         again = [(e.topic, encode_event(fresh(e)), e.key.encode()) for e in events]
         watcher = asyncio.create_task(scoring_throughput(postgres.url, args.events))
         started = time.perf_counter()
@@ -417,11 +511,20 @@ async def main(args: argparse.Namespace) -> None:
             f"ratio scored/raw: {run.scored_per_second / raw:.2f};"
             f" published/raw: {run.published_per_second / raw:.2f}"
         )
+        phases.report("backlog phases")
+        phases.reset()
 
-        latency, achieved = await paced(
-            broker.bootstrap_servers, args.rate, args.paced_seconds, args.providers, args.questionnaire
-        )
-        values = [v * 1000 for v in latency.latencies]
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as apart:
+            latencies, achieved = await asyncio.get_running_loop().run_in_executor(
+                apart,
+                paced_apart,
+                broker.bootstrap_servers,
+                args.rate,
+                args.paced_seconds,
+                args.providers,
+                args.questionnaire,
+            )
+        values = [v * 1000 for v in latencies]
         if values:
             print(
                 f"paced {achieved:,.0f} events/s for {args.paced_seconds:.0f} s:"
@@ -430,6 +533,7 @@ async def main(args: argparse.Namespace) -> None:
                 f" p95 {quantile(values, 0.95):.1f} ms, p99 {quantile(values, 0.99):.1f} ms,"
                 f" max {max(values):.1f} ms"
             )
+        phases.report("paced phases")
         await runtime.stop()
 
         pool_conn = await asyncpg.connect(postgres.url)

@@ -24,6 +24,7 @@ class Topics:
     INVITATIONS_DELIVERY_CHECKED = "invitations.delivery_checked"
     INVITATIONS_APPROACHED = "invitations.approached"
     INVITATIONS_OPTED_OUT = "invitations.opted_out"
+    INVITATIONS_PROVIDER_REGISTERED = "invitations.provider_registered"
     RESPONSES_SUBMITTED = "responses.submitted"
     RESPONSES_WITHDRAWN = "responses.withdrawn"
     SCORES_UPDATED = "scores.updated"
@@ -35,6 +36,7 @@ class Topics:
         INVITATIONS_DELIVERY_CHECKED,
         INVITATIONS_APPROACHED,
         INVITATIONS_OPTED_OUT,
+        INVITATIONS_PROVIDER_REGISTERED,
         RESPONSES_SUBMITTED,
         RESPONSES_WITHDRAWN,
         SCORES_UPDATED,
@@ -101,6 +103,10 @@ class InvitationIssuedPayload(Payload):
     scheme_id: SafeId | None = None
     # sha256 of the link token; the token itself is never stored or sent.
     token_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # UWV jobcoach: the jobcoach period (jobcoachperiode) this werknemer or werkgever belongs to,
+    # as a pseudonymous key (a keyed hash of the provider's reference, 16 hex digits), shared by
+    # the werknemer and the werkgever of one period; None when not delivered.
+    jobcoach_period: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
 
 
 class InvitationIssued(Event):
@@ -319,8 +325,9 @@ class PromoterFigures(Payload):
 
 
 class DispositionFigures(Payload):
-    """AAPOR final dispositions and rates. Only complete (I: usable) and partial (P: submitted,
-    not usable) are known yet; the others stay 0 until events for them exist."""
+    """AAPOR final dispositions and rates (AAPOR Standard Definitions). Complete (I: usable) and
+    partial (P: submitted, not usable) come from the questionnaires; refusal, non-contact, other
+    and unknown eligibility from the approaches of invitations without one (docs/figures.md)."""
 
     complete: int = 0
     partial: int = 0
@@ -408,6 +415,16 @@ class GroupAnalysisFigures(Payload):
     significant: tuple[GroupDifference, ...] = ()
 
 
+class PeriodGrades(Payload):
+    """UWV jobcoach: the grades given for one jobcoach period, werknemer and werkgever side by
+    side (seed 001: "de cijfers per jobcoachperiode ... van de werknemer als ... van de werkgever").
+    ``period`` is an anonymised reference to the period, never a person."""
+
+    period: SafeId
+    werknemer: float | None = None
+    werkgever: float | None = None
+
+
 class ScoresUpdatedPayload(Payload):
     """A snapshot of one provider's figures in one study.
 
@@ -432,6 +449,7 @@ class ScoresUpdatedPayload(Payload):
     norms: tuple[NormFigures, ...] = ()
     relatively_well: tuple[AspectComparison, ...] = ()
     group_comparisons: tuple[GroupAnalysisFigures, ...] = ()  # staff survey (scheme unit "group")
+    periods: tuple[PeriodGrades, ...] = ()  # UWV jobcoach: the grades per jobcoach period
 
 
 class ScoresUpdated(Event):
@@ -439,6 +457,24 @@ class ScoresUpdated(Event):
     type: Literal["scores.updated"] = "scores.updated"
     version: int = 2  # 2: full figures per unit, totals, benchmark, norms (top level unchanged)
     payload: ScoresUpdatedPayload
+
+
+# --- providers -----------------------------------------------------------------
+
+
+class ProviderRegisteredPayload(Payload):
+    """A provider (dienstverlener) was registered or given a new API key. Only the key's SHA-256
+    travels (``shared.tokens.token_hash``), so another service can recognise the provider's own
+    key (the reporting API: read its reports, respond to its draft) without ever holding it."""
+
+    provider_id: SafeId
+    api_key_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ProviderRegistered(Event):
+    topic: ClassVar[str] = Topics.INVITATIONS_PROVIDER_REGISTERED
+    type: Literal["invitations.provider_registered"] = "invitations.provider_registered"
+    payload: ProviderRegisteredPayload
 
 
 # --- reporting -----------------------------------------------------------------
@@ -464,6 +500,7 @@ AnyEvent = Annotated[
     | DeliveryChecked
     | InvitationApproached
     | InvitationOptedOut
+    | ProviderRegistered
     | ResponseSubmitted
     | ResponseWithdrawn
     | ScoresUpdated

@@ -88,10 +88,17 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     # How often each service reads its outbox backlog and its consumer lag for /metrics.
     metrics_poll_seconds: float = Field(default=5.0, gt=0)
+    # Where each service answers (the scoring ops page reads their /metrics), as JSON:
+    # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
+    service_urls: dict[str, str] = Field(default_factory=dict)
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""
         return self.http_port if self.http_port is not None else DEFAULT_HTTP_PORTS[service]
+
+    def service_url(self, service: str) -> str:
+        """Where ``service`` answers HTTP: ``service_urls``, else its default port on this host."""
+        return self.service_urls.get(service, f"http://127.0.0.1:{DEFAULT_HTTP_PORTS[service]}")
 
 
 @lru_cache(maxsize=1)

@@ -7,16 +7,8 @@ from pathlib import Path
 
 from playwright.async_api import ViewportSize
 
+from services.reporting.pdf import CHROMIUM_ARGS as CHROMIUM_ARGS  # the flags the report printer uses
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium reaches for Google's hosts at start and this machine refuses them.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE: ViewportSize = {"width": 390, "height": 844}  # mobile first

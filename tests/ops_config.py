@@ -16,6 +16,9 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "tevreden.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
 
+# Metrics only the invitations service has: tests/integration/test_extra_waves.py checks them on a
+# running invitations service, tests/integration/test_operations.py the rest on the others.
+INVITATIONS_ONLY = {"tevreden_wave_progress"}
 # Prometheus' own series, not the services'.
 PROMETHEUS_SERIES = {"up"}
 # Suffixes Prometheus adds to a histogram's (or summary's) samples.

@@ -17,11 +17,18 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from shared.events import (
+    AaporCode,
     AnswerValue,
+    ApproachOutcome,
+    InvitationApproached,
+    InvitationApproachedPayload,
     InvitationIssued,
     InvitationIssuedPayload,
+    InvitationOptedOut,
+    InvitationOptedOutPayload,
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     RespondentType,
@@ -128,6 +135,7 @@ class Panel:
         service_code: str = "9",
         respondent_type: RespondentType = "client",
         questionnaire_id: str = "bow-client-regular",
+        jobcoach_period: str | None = None,
     ) -> InvitationIssued:
         return InvitationIssued(
             payload=InvitationIssuedPayload(
@@ -139,21 +147,44 @@ class Panel:
                 questionnaire_id=questionnaire_id,
                 scheme_id=self.scheme_id,
                 token_hash=secrets.token_hex(32),
+                jobcoach_period=jobcoach_period,
             )
         )
 
     @staticmethod
     def bounce(invitation: InvitationIssued) -> InvitationUndeliverable:
-        p = invitation.payload
         return InvitationUndeliverable(
             payload=InvitationUndeliverablePayload(
-                invitation_id=p.invitation_id,
-                study_id=p.study_id,
-                provider_id=p.provider_id,
-                service_code=p.service_code,
-                respondent_type=p.respondent_type,
+                **_ids_of(invitation),
                 mode="email",
                 reason="SMTP 550",
+            )
+        )
+
+    @staticmethod
+    def approach(
+        invitation: InvitationIssued,
+        outcome: ApproachOutcome,
+        aapor: AaporCode | None = None,
+        *,
+        mode: Literal["email", "post", "phone"] = "phone",
+        attempt: int = 1,
+    ) -> InvitationApproached:
+        return InvitationApproached(
+            payload=InvitationApproachedPayload(
+                **_ids_of(invitation),
+                mode=mode,
+                attempt=attempt,
+                outcome=outcome,
+                aapor=aapor,
+            )
+        )
+
+    @staticmethod
+    def opt_out(invitation: InvitationIssued) -> InvitationOptedOut:
+        return InvitationOptedOut(
+            payload=InvitationOptedOutPayload(
+                **_ids_of(invitation),
             )
         )
 
@@ -217,16 +248,35 @@ def seed_000_events(
 
 
 def seed_001_events(
-    panel: Panel, provider_id: str = "jobcoach-noord"
+    panel: Panel, provider_id: str = "jobcoach-noord", *, periods: bool = False
 ) -> list[InvitationIssued | ResponseSubmitted]:
-    """Seed 001: five jobcoach periods, a werknemer and a werkgever form each."""
+    """Seed 001: five jobcoach periods, a werknemer and a werkgever form each; with ``periods``
+    the werknemer and the werkgever of period i share its key (``seed001period000i``)."""
     events: list[InvitationIssued | ResponseSubmitted] = []
     sides: tuple[tuple[RespondentType, tuple[float, ...]], ...] = (
         ("werknemer", SEED_001_WERKNEMER),
         ("werkgever", SEED_001_WERKGEVER),
     )
     for respondent_type, grades in sides:
-        for grade in grades:
-            invitation = panel.invite(provider_id, "all", respondent_type, f"uwv-jobcoach-{respondent_type}")
+        for i, grade in enumerate(grades):
+            invitation = panel.invite(
+                provider_id,
+                "all",
+                respondent_type,
+                f"uwv-jobcoach-{respondent_type}",
+                jobcoach_period=seed_001_period(i) if periods else None,
+            )
             events += [invitation, panel.answer(invitation, jobcoach_answers(respondent_type, grade))]
     return events
+
+
+def seed_001_period(i: int) -> str:
+    """The pseudonymous key of seed 001's period i (16 hex digits, as invitations.issued has it)."""
+    return f"5eed001000000{i:03x}"
+
+
+def _ids_of(invitation: InvitationIssued) -> dict[str, Any]:
+    """The ids every event about an invitation carries."""
+    return invitation.payload.model_dump(
+        include={"invitation_id", "study_id", "provider_id", "service_code", "respondent_type"}
+    )

@@ -212,7 +212,12 @@ class CallcentreSim:
         if progress.status_code == 200:
             open_ = sum(progress.json()["by_status"].get(s, 0) for s in ("pending", "sent"))
             self.finished = open_ == 0
-        summary = await _request(http, "GET", f"{self.reporting_url}/api/studies/{self.study_id}/summary")
+        summary = await _request(
+            http,
+            "GET",
+            f"{self.reporting_url}/api/studies/{self.study_id}/summary",
+            headers={"X-API-Key": self.admin_key},
+        )
         if summary.status_code == 200:
             for row in summary.json():
                 if row["provider_id"] == PROVIDER_ID:

@@ -208,5 +208,58 @@ def status(
     raise typer.Exit(run_status(study, urls["scoring"], urls, horizon_days, Console()))
 
 
+class WaveKind(StrEnum):
+    reminder = "reminder"
+    phone = "phone"
+
+
+@app.command("extra-wave")
+def extra_wave(
+    study: Annotated[str, typer.Option(help="The study id")],
+    mode: Annotated[
+        WaveKind, typer.Option(help="reminder (email, else a letter) or phone (a round of calls)")
+    ],
+    providers: Annotated[
+        str, typer.Option(help="'flagged' (those the scoring status flags) or P1,P2,…")
+    ] = "flagged",
+    key: Annotated[
+        str | None, typer.Option(help="Wave key (default: one per study, mode, providers and day)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Where the services listen (their default ports)")] = "127.0.0.1",
+    url: Annotated[
+        list[str] | None, typer.Option(help="service=base URL, where one is elsewhere (repeat)")
+    ] = None,
+    api_key: KeyOption = None,
+) -> None:
+    """An extra reminder or phone round for the non-respondents of flagged (or named) providers.
+
+    Idempotent: the same key again approaches nobody (by default the same command on the same
+    day is the same wave). Exit 0: done; 1: no provider flagged; 2: a service said no.
+    """
+    from rich.console import Console
+
+    from tevreden.admin import parse_pairs
+    from tevreden.status import run_extra_wave
+
+    settings = get_settings()
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    try:
+        urls |= parse_pairs(url or [], "--url")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(
+        run_extra_wave(
+            study=study,
+            kind=mode.value,
+            providers=providers,
+            wave_key=key,
+            invitations_url=urls["invitations"],
+            scoring_url=urls["scoring"],
+            api_key=api_key or settings.admin_api_key.get_secret_value(),
+            console=Console(),
+        )
+    )
+
+
 def main() -> None:
     app()

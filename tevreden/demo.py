@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.questionnaires import load_questionnaire
 from tevreden.callcentre_sim import CALLCENTRE_KEY, CallcentreSim
 from tevreden.callcentre_sim import PROVIDER_ID as CALLCENTRE_PROVIDER
 from tevreden.demo_reports import produce_reports
@@ -31,6 +33,10 @@ from tevreden.stack import LocalStack, local_stack
 
 STUDY_ID = "bow-2026"
 LINK = re.compile(r"(http://\S+/q/[A-Za-z0-9_-]+)")
+FIELD = re.compile(r'<(?:input|textarea|select)[^>]*\bname="([^"]+)"')
+# The Blik op Werk clients' regular questionnaire (fig. 3.1–3.19 of the report come from it).
+QUESTIONNAIRE_ID = "bow-client-regular"
+QUESTIONNAIRE = load_questionnaire(QUESTIONNAIRE_ID)
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class DemoConfig:
     contacts: int = 2400
     seed: int = 2026
     reminder_after_seconds: float = 6.0
-    timeout_seconds: float = 600.0
+    timeout_seconds: float = 1800.0  # a limit, not the run time (pages take long on a loaded machine)
 
 
 @dataclass
@@ -74,6 +80,9 @@ class _Simulation:
     handled_messages: set[str] = field(default_factory=set)
     reminders_to_answered: int = 0
     answered: int = 0
+    # How long after a submission a reminder may still be on its way: the invitations service
+    # learns of the answer through the broker, so one reminder interval of lag is fair.
+    grace: timedelta = timedelta(seconds=6)
 
 
 def run_demo_cli(config: DemoConfig) -> int:
@@ -117,7 +126,10 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
 async def _drive(
     stack: LocalStack, panel: list[Provider], config: DemoConfig, console: Console
 ) -> DemoResult:
-    sim = _Simulation({p.email: p for provider in panel for p in provider.people})
+    sim = _Simulation(
+        {p.email: p for provider in panel for p in provider.people},
+        grace=timedelta(seconds=config.reminder_after_seconds),
+    )
     planned = sum(1 for person in sim.people_by_email.values() if person.answers_at_attempt)
     reminders_expected = sum(1 for person in sim.people_by_email.values() if person.answers_at_attempt != 1)
     # Idle connections are dropped before the server's keep-alive (5 s) can close them
@@ -195,6 +207,32 @@ def _progress(console: Console) -> Progress:
     )
 
 
+async def register_and_deliver(
+    http: httpx.AsyncClient, base: str, admin: dict[str, str], study_id: str, provider: Provider
+) -> list[dict[str, Any]]:
+    """Register the provider and enrol it (admin), then it delivers its CSV with its own key;
+    the problems of the row report."""
+    created = await http.post(
+        f"{base}/api/providers",
+        json={"provider_id": provider.provider_id, "name": provider.name},
+        headers=admin,
+    )
+    created.raise_for_status()
+    provider.api_key = created.json()["api_key"]
+    enrolment = {"provider_id": provider.provider_id, "services": provider.service_codes()}
+    (
+        await http.post(f"{base}/api/studies/{study_id}/enrolments", json=enrolment, headers=admin)
+    ).raise_for_status()
+    receipt = await http.post(
+        f"{base}/api/studies/{study_id}/deliveries",
+        content=provider.delivery_csv().encode(),
+        headers={"X-API-Key": provider.api_key, "Content-Type": "text/csv"},
+    )
+    receipt.raise_for_status()
+    problems: list[dict[str, Any]] = receipt.json()["problems"]
+    return problems
+
+
 async def _deliver_all(
     http: httpx.AsyncClient, stack: LocalStack, panel: list[Provider], advance: Callable[[], None]
 ) -> int:
@@ -202,7 +240,7 @@ async def _deliver_all(
     delivers its CSV.
 
     The study runs under the Blik op Werk scheme (its diensten, period and rules check the
-    deliveries) but names the minimal questionnaire, the one the simulated respondents fill in.
+    deliveries) and asks every client the scheme's regular questionnaire, page by page.
     """
     base = stack.url("invitations")
     admin = {"X-API-Key": stack.admin_api_key}
@@ -211,29 +249,12 @@ async def _deliver_all(
         "name": "Blik op Werk 2026",
         "scheme_id": "bow",
         "year": 2026,
-        "questionnaire_id": "minimal-v1",
+        "questionnaire_id": QUESTIONNAIRE_ID,
     }
     (await http.post(f"{base}/api/studies", json=study, headers=admin)).raise_for_status()
     problems = 0
     for provider in panel:
-        created = await http.post(
-            f"{base}/api/providers",
-            json={"provider_id": provider.provider_id, "name": provider.name},
-            headers=admin,
-        )
-        created.raise_for_status()
-        provider.api_key = created.json()["api_key"]
-        enrolment = {"provider_id": provider.provider_id, "services": provider.service_codes()}
-        (
-            await http.post(f"{base}/api/studies/{STUDY_ID}/enrolments", json=enrolment, headers=admin)
-        ).raise_for_status()
-        receipt = await http.post(
-            f"{base}/api/studies/{STUDY_ID}/deliveries",
-            content=provider.delivery_csv().encode(),
-            headers={"X-API-Key": provider.api_key, "Content-Type": "text/csv"},
-        )
-        receipt.raise_for_status()
-        problems += len(receipt.json()["problems"])
+        problems += len(await register_and_deliver(http, base, admin, STUDY_ID, provider))
         advance()
     return problems
 
@@ -258,30 +279,56 @@ async def _read_one(http: httpx.AsyncClient, sim: _Simulation, mail: Any) -> Non
     message = mail.message
     person = sim.people_by_email[str(message["To"])]
     attempt = int(str(message["Message-ID"]).split(".")[1].split("@")[0])
-    if person.answered and attempt > 1:
+    # A reminder counts against the service only when it was sent after the questionnaire was
+    # submitted (and the grace for the broker's lag): one sent while the person was still filling
+    # in the pages is fair.
+    if person.answered_at is not None and attempt > 1 and mail.received_at > person.answered_at + sim.grace:
         sim.reminders_to_answered += 1
     if person.answers_at_attempt == attempt and not person.answered:
         body = message.get_body(("plain",)).get_content()
         await _answer(http, LINK.search(body).group(1), person)  # type: ignore[union-attr]
         person.answered = True
+        person.answered_at = datetime.now(UTC)
         sim.answered += 1
     sim.handled_messages.add(message["Message-ID"])
 
 
 async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
+    """Fill in the real questionnaire page by page, as a person with a browser would: each page
+    posts the answers to the questions on it (routing decides which pages come)."""
+    answers = person.answers(QUESTIONNAIRE)
     page = await http.get(link)
-    page.raise_for_status()
-    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    for _ in range(len(QUESTIONNAIRE.questions) + 2):  # a page holds at least one question
+        page.raise_for_status()
+        if "Bedankt" in page.text:
+            return
+        page = await _submit_page(http, link, page.text, answers)
+    raise AssertionError(f"the questionnaire at {link} did not end")
+
+
+async def _submit_page(
+    http: httpx.AsyncClient, link: str, html: str, answers: dict[str, Any]
+) -> httpx.Response:
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert csrf is not None, "questionnaire page without a CSRF token"
-    done = await http.post(
-        link, data={"csrf": csrf.group(1), "grade": str(person.grade), "recommend": person.recommend}
-    )
-    done.raise_for_status()
-    assert "Bedankt" in done.text
+    form: dict[str, str | list[str]] = {"csrf": csrf.group(1), "action": "next"}
+    number = re.search(r'name="page" value="([^"]*)"', html)
+    if number:
+        form["page"] = number.group(1)
+    for name in dict.fromkeys(FIELD.findall(html)):  # each question once, in page order
+        value = answers.get(name)
+        if value is not None and name not in form:
+            form[name] = [str(v) for v in value] if isinstance(value, list) else str(value)
+    done = await http.post(link, data=form)
+    if done.status_code == 303:
+        return await http.get(link)
+    return done
 
 
 async def _fetch_figures(http: httpx.AsyncClient, stack: LocalStack) -> list[ProviderFigures]:
-    response = await http.get(f"{stack.url('reporting')}/api/studies/{STUDY_ID}/summary")
+    response = await http.get(
+        f"{stack.url('reporting')}/api/studies/{STUDY_ID}/summary", headers={"X-API-Key": stack.admin_api_key}
+    )
     if response.status_code != 200:
         return []
     return [

@@ -46,30 +46,44 @@ async def produce_reports(
     wanted: dict[str, list[str]] = {
         s: [p.provider_id for p in ps] for s, ps in ((p[0].study_id, p) for p in extra.values())
     }
-    await _wait(lambda: _all_have_snapshots(http, base, wanted), wait_seconds)
-    summary = (await http.get(f"{base}/api/studies/{bow_study}/summary")).json()
+    await _wait(lambda: _all_have_snapshots(http, base, wanted, admin), wait_seconds)
+    summary = (await http.get(f"{base}/api/studies/{bow_study}/summary", headers=admin)).json()
     wanted[bow_study] = [row["provider_id"] for row in summary]
     for study_id in wanted:
         closed = await http.post(f"{base}/api/studies/{study_id}/fieldwork-closed",
                                  json={"study_name": study_id, "review_days": 21}, headers=admin)  # fmt: skip
         closed.raise_for_status()
-    await _wait(lambda: _all_have_versions(http, base, wanted), wait_seconds)
-    return sorted(stack.report_dir.glob("*/*/v*/rapport.pdf"))
+    await _wait(lambda: _all_have_versions(http, base, wanted, admin), wait_seconds)
+    pdfs = sorted(stack.report_dir.glob("*/*/v*/rapport.pdf"))
+    missing = sorted(
+        f"{study_id}/{provider_id}"
+        for study_id, providers in wanted.items()
+        for provider_id in providers
+        if not list(stack.report_dir.glob(f"{study_id}/{provider_id}/v*/rapport.pdf"))
+    )
+    if missing:
+        raise RuntimeError(f"no PDF report for {', '.join(missing)}")
+    return pdfs
 
 
-async def _all_have_snapshots(http: httpx.AsyncClient, base: str, wanted: dict[str, list[str]]) -> bool:
+async def _all_have_snapshots(
+    http: httpx.AsyncClient, base: str, wanted: dict[str, list[str]], admin: dict[str, str]
+) -> bool:
     for study_id, providers in wanted.items():
-        rows = (await http.get(f"{base}/api/studies/{study_id}/summary")).json()
+        rows = (await http.get(f"{base}/api/studies/{study_id}/summary", headers=admin)).json()
         if len(rows) < len(providers):
             return False
     return True
 
 
-async def _all_have_versions(http: httpx.AsyncClient, base: str, wanted: dict[str, list[str]]) -> bool:
+async def _all_have_versions(
+    http: httpx.AsyncClient, base: str, wanted: dict[str, list[str]], admin: dict[str, str]
+) -> bool:
     for study_id, providers in wanted.items():
         for provider_id in providers:
-            versions = (await http.get(f"{base}/api/reports/{study_id}/{provider_id}/versions")).json()
-            if not versions:
+            response = await http.get(f"{base}/api/reports/{study_id}/{provider_id}/versions", headers=admin)
+            response.raise_for_status()
+            if not response.json():
                 return False
     return True
 

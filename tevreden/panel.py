@@ -10,6 +10,11 @@ import csv
 import io
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.events import AnswerValue
+from shared.questionnaires import Questionnaire
+from tevreden.sample_reports import answers_for
 
 FIRST_NAMES = (
     "Anna",
@@ -84,6 +89,19 @@ class Person:
     grade: int
     recommend: str
     answered: bool = False
+    answered_at: datetime | None = None  # when the last page was submitted
+
+    def answers(self, questionnaire: Questionnaire) -> dict[str, AnswerValue]:
+        """Everything this person answers on ``questionnaire``: a complete, routed set drawn as
+        the report samples are (tevreden/sample_reports.py), in a mood that goes with their
+        grade, and the grade itself (the demo's self-check recomputes means from it)."""
+        rng = random.Random(self.client_ref)
+        answers = answers_for(questionnaire, rng, mood=(self.grade - 1) / 9)
+        if any(q.id == "grade" for q in questionnaire.questions):
+            answers["grade"] = self.grade
+        if any(q.id == "recommend" for q in questionnaire.questions):
+            answers["recommend"] = self.recommend
+        return answers
 
 
 @dataclass

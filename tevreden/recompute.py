@@ -25,14 +25,14 @@ async def recompute(
     database_url: str, study_id: str, responses_file: Path | None = None
 ) -> service.Recomputed:
     """Recompute ``study_id`` against the database at ``database_url``."""
-    responses = None
+    facts = None
     if responses_file is not None:
         with responses_file.open(encoding="utf-8") as lines:
-            responses = service.responses_from_lines(study_id, lines)
+            facts = service.facts_from_lines(study_id, lines)
     pool = await create_pool(database_url, 1)
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            return await service.recompute_study(conn, study_id, responses)
+            return await service.recompute_study(conn, study_id, facts)
     finally:
         await pool.close()
 

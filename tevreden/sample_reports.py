@@ -5,18 +5,29 @@ and anyone who wants to look at a report of every kind.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from services.scoring.domain import UnitKey, UnitTally, aggregate, response_tally, study_snapshots
+from services.scoring.domain import (
+    PeriodFact,
+    UnitKey,
+    UnitTally,
+    aggregate,
+    pair_periods,
+    response_tally,
+    study_snapshots,
+)
 from services.scoring.groups import scheme_group_comparisons
-from shared.events import AnswerValue, ScoresUpdatedPayload
+from shared.events import AnswerValue, PeriodGrades, ScoresUpdatedPayload
 from shared.questionnaires import Question, Questionnaire, RankingQuestion, load_questionnaire
 from shared.schemes import Scheme, load_scheme
 
 AS_OF = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+FIELDWORK_START = datetime(2025, 11, 1, 9, 0, tzinfo=UTC)  # the generated forms come in from here
 
 
 def answer(question: Question, rng: random.Random, mood: float) -> AnswerValue:
@@ -115,7 +126,44 @@ def study_payloads(
     payloads = [snapshots[p] for p in sorted(snapshots)]
     if scheme.group_by:
         payloads = [_with_groups(p, scheme, seed) for p in payloads]
+    if {"werknemer", "werkgever"} <= set(scheme.respondent_types):
+        payloads = [_with_periods(p, units, seed) for p in payloads]
     return payloads
+
+
+def _grades(units: Mapping[UnitKey, UnitTally], provider_id: str, respondent_type: str) -> list[Decimal]:
+    """Every exact grade given by ``respondent_type`` at a provider (7.5 stays 7.5)."""
+    return [
+        grade
+        for key, tally in sorted(units.items())
+        if (key.provider_id, key.respondent_type) == (provider_id, respondent_type)
+        for grade, count in sorted(tally.grades.items())
+        for _ in range(count)
+    ]
+
+
+def _with_periods(
+    payload: ScoresUpdatedPayload, units: Mapping[UnitKey, UnitTally], seed: int
+) -> ScoresUpdatedPayload:
+    """UWV jobcoach: the generated forms paired into jobcoach periods by the scoring service's own
+    pairing (:func:`pair_periods`; a werkgever form for some periods only), consistent with the
+    counted grades. Period keys are pseudonymous, as ``invitations.issued`` carries them."""
+    rng = random.Random(f"{seed}-periods-{payload.provider_id}")
+    employees = _grades(units, payload.provider_id, "werknemer")
+    employers = _grades(units, payload.provider_id, "werkgever")
+    rng.shuffle(employees)
+    rng.shuffle(employers)
+    facts = [
+        PeriodFact(_period_key(payload.provider_id, i), side, grade, FIELDWORK_START + timedelta(hours=i))
+        for side, grades in (("werknemer", employees), ("werkgever", employers))
+        for i, grade in enumerate(grades)
+    ]
+    periods = tuple(PeriodGrades.model_validate(row) for row in pair_periods(facts))
+    return payload.model_copy(update={"periods": periods})
+
+
+def _period_key(provider_id: str, i: int) -> str:
+    return hashlib.sha256(f"demo-jobcoach-period/{provider_id}/{i}".encode()).hexdigest()[:16]
 
 
 def _with_groups(payload: ScoresUpdatedPayload, scheme: Scheme, seed: int) -> ScoresUpdatedPayload:

@@ -11,48 +11,19 @@ scoring service could not be asked.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
+from services.scoring.pipeline import ServiceMetrics, parse_metrics
 from services.scoring.status_page import STATUS_TEXT
 
-
-@dataclass
-class ServiceMetrics:
-    """What one service's /metrics says about its backlogs (None: it did not answer)."""
-
-    up: bool = True
-    outbox_backlog: float = 0.0
-    outbox_oldest_age_seconds: float = 0.0
-    lag: dict[tuple[str, str], float] = field(default_factory=dict)  # (group, topic) → messages
-    dead_lettered: dict[str, float] = field(default_factory=dict)  # consumed topic → events
-    failed: dict[str, float] = field(default_factory=dict)
-
-
-def parse_metrics(text: str, service: str) -> ServiceMetrics:
-    """The backlog figures of ``service`` from its Prometheus text exposition."""
-    found = ServiceMetrics()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if sample.name == "tevreden_outbox_backlog" and labels.get("service") == service:
-                found.outbox_backlog = sample.value
-            elif sample.name == "tevreden_outbox_oldest_age_seconds" and labels.get("service") == service:
-                found.outbox_oldest_age_seconds = sample.value
-            elif sample.name == "tevreden_consumer_lag" and labels.get("group") == service:
-                key = (labels["group"], labels["topic"])
-                found.lag[key] = found.lag.get(key, 0.0) + sample.value
-            elif sample.name == "tevreden_events_dead_lettered_total":
-                found.dead_lettered[labels["topic"]] = sample.value
-            elif sample.name == "tevreden_events_failed_total":
-                found.failed[labels["topic"]] = sample.value
-    return found
+__all__ = ["ServiceMetrics", "fetch_metrics", "parse_metrics", "run_extra_wave", "run_status"]
 
 
 def fetch_metrics(urls: Mapping[str, str], timeout: float = 5.0) -> dict[str, ServiceMetrics]:
@@ -151,4 +122,79 @@ def run_status(
     if status["flagged"]:
         console.print(f"Heading below the requirement: {', '.join(status['flagged'])}", markup=False)
         return 1
+    return 0
+
+
+def default_wave_key(study: str, kind: str, providers: list[str], day: str) -> str:
+    """The same command on the same day is the same wave (a repeat approaches nobody twice)."""
+    digest = hashlib.sha256(",".join(sorted(providers)).encode()).hexdigest()[:16]
+    return f"cli-{study}-{kind}-{day}-{digest}"[:100]
+
+
+def flagged_providers(scoring_url: str, study: str) -> list[str]:
+    response = httpx.get(f"{scoring_url.rstrip('/')}/api/studies/{study}/status", timeout=60.0)
+    response.raise_for_status()
+    return list(response.json()["flagged"])
+
+
+def run_extra_wave(
+    *,
+    study: str,
+    kind: str,
+    providers: str,
+    wave_key: str | None,
+    invitations_url: str,
+    scoring_url: str,
+    api_key: str,
+    console: Console,
+) -> int:
+    """``tevreden extra-wave``: the providers named, or those the scoring status flags, get an
+    extra reminder or phone round. Exit 0: done (or done before: nobody approached twice);
+    1: no provider to do it for; 2: a service said no or did not answer."""
+    try:
+        chosen = (
+            flagged_providers(scoring_url, study)
+            if providers == "flagged"
+            else [p.strip() for p in providers.split(",") if p.strip()]
+        )
+    except httpx.HTTPError as exc:
+        console.print(f"cannot ask the scoring service at {scoring_url}: {exc}", markup=False)
+        return 2
+    if not chosen:
+        console.print("No provider to send an extra wave for (nobody flagged).")
+        return 1
+    key = wave_key or default_wave_key(study, kind, chosen, datetime.now(UTC).strftime("%Y%m%d"))
+    try:
+        response = httpx.post(
+            f"{invitations_url.rstrip('/')}/api/studies/{study}/extra-waves",
+            json={"kind": kind, "providers": chosen, "wave_key": key},
+            headers={"X-API-Key": api_key},
+            timeout=600.0,
+        )
+    except httpx.HTTPError as exc:
+        console.print(f"cannot ask the invitations service at {invitations_url}: {exc}", markup=False)
+        return 2
+    if response.status_code not in (200, 201):
+        console.print(
+            f"the invitations service answered {response.status_code}: {response.text}", markup=False
+        )
+        return 2
+    result = response.json()
+    table = Table(
+        title=f"Extra {kind} wave {key}"
+        + (" (done before: nobody approached again)" if result["repeated"] else "")
+    )
+    table.add_column("provider")
+    table.add_column("approached", justify="right")
+    table.add_column("skipped")
+    for provider, counts in result["per_provider"].items():
+        approached = sum(v for k, v in counts.items() if not k.startswith("skipped_"))
+        skipped = ", ".join(
+            f"{k.removeprefix('skipped_')}: {v}"
+            for k, v in sorted(counts.items())
+            if k.startswith("skipped_")
+        )
+        table.add_row(provider, str(approached), skipped or "–")
+    console.print(table)
+    console.print(f"{result['approached']} people approached in all.", highlight=False)
     return 0

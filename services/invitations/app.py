@@ -42,7 +42,16 @@ def wire(ctx: ServiceContext) -> list[Loop]:
     async def calls() -> int:
         return await service.open_due_calls(ctx.pool, ctx.settings)
 
+    async def wave_progress() -> None:
+        while True:
+            try:
+                await service.update_wave_progress(ctx.pool)
+            except Exception as exc:  # a metric must never stop the service
+                log.warning("wave_progress_failed", error=repr(exc))
+            await asyncio.sleep(ctx.settings.metrics_poll_seconds)
+
     return [
+        wave_progress,
         *(_scheduler(ctx, f"email_{n}", emails) for n in range(ctx.settings.email_rounds_in_flight)),
         _scheduler(ctx, "post", letters),
         _scheduler(ctx, "phone", calls),

@@ -41,6 +41,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "learning_profile": ("learning_profile", "leerprofiel"),
     "end_date": ("end_date", "einddatum"),
     "organisation": ("organisation", "organization", "organisatie", "organisatienaam"),
+    "jobcoach_period": ("jobcoach_period", "jobcoachperiode", "jobcoach_periode", "traject_ref"),
 }
 _CANONICAL = {alias: column for column, aliases in COLUMN_ALIASES.items() for alias in aliases}
 REQUIRED_COLUMNS = ("client_ref", "service")
@@ -125,6 +126,10 @@ class Contact:
     variant: str = ""  # the questionnaire variant key ("client/laagdrempelig", "werknemer", …)
     learning_profile: int | None = None
     end_date: date | None = None
+    # UWV jobcoach: the provider's own opaque reference of the jobcoach period (jobcoachperiode)
+    # the werknemer and the werkgever share; "" when not delivered. Never sent as it is: see
+    # :func:`jobcoach_period_key`.
+    jobcoach_period: str = ""
 
     @property
     def is_buyer(self) -> bool:
@@ -195,6 +200,9 @@ class IntakeRules:
     period: tuple[date, date] | None = None
     # The provider bought the phone option: a phone number alone is enough to reach a client.
     phone_option: bool = False
+    # The scheme pairs werknemer and werkgever per jobcoach period (UWV jobcoach): the optional
+    # jobcoach_period column is read; elsewhere it is ignored (and listed).
+    jobcoach_periods: bool = False
 
 
 @dataclass(frozen=True)
@@ -510,7 +518,11 @@ def map_columns(header: Sequence[str], rules: IntakeRules | None = None) -> _Col
     ignored: list[str] = []
     for position, name in enumerate(names):
         column = _CANONICAL.get(name)
-        if column is None or (column == "service" and not rules.service_required):
+        if (
+            column is None
+            or (column == "service" and not rules.service_required)
+            or (column == "jobcoach_period" and not rules.jobcoach_periods)
+        ):
             if name:
                 ignored.append(name)
             continue
@@ -612,6 +624,8 @@ class _RowChecker:
         self.position = {c: columns.index.get(c, self.width) for c in COLUMN_ALIASES}
         self.refs = refs
         self.email_services = email_services
+        # (jobcoach period, respondent type) of the rows accepted so far in this file.
+        self.period_sides: set[tuple[str, str]] = set()
         self.default_type = rules.respondent_types[0]
         allowed = sorted(rules.services or (), key=lambda c: (len(c), c))
         self.allowed_text = ", ".join(allowed)
@@ -693,6 +707,7 @@ class _RowChecker:
                 "Learning profile (1-4) missing; required for inburgering clients",
                 "missing",
             )
+        jobcoach_period = self._jobcoach_period(get("jobcoach_period"), respondent_type, problem)
         organisation = get("organisation")
         if respondent_type in BUYER_TYPES and not organisation:
             problem(
@@ -719,6 +734,7 @@ class _RowChecker:
             variant=variant,
             learning_profile=learning_profile,
             end_date=end_date,
+            jobcoach_period=jobcoach_period,
         )
         contact_columns = {"email", "phone", "street", "house_number", "postcode", "city"}
         if (
@@ -740,7 +756,29 @@ class _RowChecker:
         self.refs.add(ref)
         if email:
             self.email_services.add((email, contact.service_code))
+        if jobcoach_period:
+            self.period_sides.add((jobcoach_period, contact.respondent_type))
         return contact, problems, bucket
+
+    def _jobcoach_period(self, value: str, respondent_type: str | None, problem: Callable[..., None]) -> str:
+        """The jobcoach period reference: like a client reference, one werknemer and one werkgever
+        per period in a file."""
+        if not value:
+            return ""
+        if not _CLIENT_REF.match(value):
+            problem(
+                "jobcoach_period",
+                "Ongeldige tekens (toegestaan: A-Z a-z 0-9 _ . / -, hoogstens 64)",
+                "Invalid characters (allowed: A-Z a-z 0-9 _ . / -, at most 64)",
+            )
+            return ""
+        if respondent_type is not None and (value, respondent_type) in self.period_sides:
+            problem(
+                "jobcoach_period",
+                f"Deze jobcoachperiode heeft in dit bestand al een {respondent_type}",
+                f"This jobcoach period already has a {respondent_type} in this file",
+            )
+        return value
 
     def _service(self, code: str, problem: Callable[..., None]) -> str | None:
         rules = self.rules
@@ -1064,6 +1102,18 @@ def invitation_token(secret: bytes, invitation_id: uuid.UUID) -> str:
     """
     digest = hmac.digest(secret, invitation_id.bytes, "sha256")  # one-shot: the same HMAC, faster
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def jobcoach_period_key(secret: bytes, study_id: str, provider_id: str, reference: str) -> str:
+    """The pseudonymous key of a jobcoach period, as it travels in ``invitations.issued``.
+
+    HMAC-SHA256 (keyed with the service's token secret) of study, provider and the provider's
+    reference, truncated to 64 bits (16 hex digits): the same for the werknemer and the
+    werkgever of one period, different between providers, and not reversible to the reference
+    by anyone without the secret (so a reference that did hold a name never leaves this service).
+    """
+    message = f"tevreden-jobcoach-period/v1/{study_id}/{provider_id}/{reference}".encode()
+    return hmac.digest(secret, message, "sha256").hex()[:16]
 
 
 # --- email -----------------------------------------------------------------------

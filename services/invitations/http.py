@@ -9,22 +9,21 @@ No ``from __future__ import annotations`` here: FastAPI must resolve the
 ``Annotated[..., Depends(local_function)]`` parameters at definition time.
 """
 
-import hmac
 import html
-import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
+from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
 from shared.runtime import ServiceContext
@@ -120,12 +119,10 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden invitations: provider API", version="1")
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
-    def require_admin(x_api_key: Annotated[str, Header()] = "") -> None:
-        if not hmac.compare_digest(x_api_key.encode(), admin_key.encode()):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Ongeldige sleutel / invalid API key")
+    require_admin = key_check(admin_key)
 
     async def current_caller(x_api_key: Annotated[str, Header()] = "") -> Caller:
-        if hmac.compare_digest(x_api_key.encode(), admin_key.encode()):
+        if same_key(x_api_key, admin_key):
             return Caller(None)
         async with ctx.pool.acquire() as conn:
             provider_id = await store.provider_for_key(conn, x_api_key)
@@ -146,12 +143,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.post("/api/providers", status_code=201, dependencies=[Depends(require_admin)])
     async def create_provider(body: NewProvider) -> dict[str, str]:
         """Register a provider (dienstverlener); its API key is shown once."""
-        api_key = secrets.token_urlsafe(32)
-        async with ctx.pool.acquire() as conn:
-            try:
-                await store.create_provider(conn, body.provider_id, body.name, api_key)
-            except asyncpg.UniqueViolationError as exc:
-                raise HTTPException(409, f"provider {body.provider_id} exists") from exc
+        try:
+            api_key = await service.register_provider(ctx.pool, body.provider_id, body.name)
+        except asyncpg.UniqueViolationError as exc:
+            raise HTTPException(409, f"provider {body.provider_id} exists") from exc
+        ctx.relay.wake()
         return {"provider_id": body.provider_id, "api_key": api_key}
 
     @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)])
@@ -325,6 +321,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(404, NOT_FOUND) from exc
 
     _wave_routes(app, ctx, require_admin, current_caller)
+    _extra_wave_routes(app, ctx, require_admin)
     return app
 
 
@@ -355,6 +352,19 @@ class CallOutcome(BaseModel):
     appointment_at: datetime | None = Field(default=None, description="with disposition 'appointment'")
 
 
+class NewExtraWave(BaseModel):
+    """One action for providers heading below the publication requirement."""
+
+    kind: Literal["reminder", "phone"] = Field(
+        description="reminder: one more email (a letter where email cannot reach); phone: a round of calls"
+    )
+    providers: list[SafeId] = Field(min_length=1, max_length=10_000)
+    wave_key: str = Field(
+        pattern=r"^[A-Za-z0-9_.:-]{8,100}$",
+        description="idempotency key: the same key again approaches nobody and answers the first result",
+    )
+
+
 _OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Afmelden</title></head>
 <body style="font-family:Arial,sans-serif;font-size:18px;max-width:36em;margin:2em auto;padding:0 1em">
@@ -364,9 +374,7 @@ _OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
-    def require_callcentre(x_api_key: Annotated[str, Header()] = "") -> None:
-        if not hmac.compare_digest(x_api_key.encode(), callcentre_key.encode()):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Ongeldige sleutel / invalid callcentre key")
+    require_callcentre = key_check(callcentre_key, "Ongeldige sleutel / invalid callcentre key")
 
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out_page(token: str) -> str:
@@ -494,6 +502,83 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
 
 
 _RETURNS = TypeAdapter(list[ReturnedLetter])
+
+
+def _extra_wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) -> None:
+    admin_key = ctx.settings.admin_api_key.get_secret_value()
+
+    async def start(study_id: str, body: NewExtraWave) -> dict[str, Any]:
+        try:
+            result = await service.extra_wave(
+                ctx.pool, ctx.settings, study_id, body.kind, body.providers, body.wave_key
+            )
+        except service.NotFoundError as exc:
+            raise HTTPException(404, NOT_FOUND) from exc
+        except service.InvalidRequestError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except service.ConflictError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return result
+
+    @app.post("/api/studies/{study_id}/extra-waves", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def extra_wave(study_id: str, body: NewExtraWave, response: Response) -> dict[str, Any]:
+        """An extra reminder or phone round for the non-respondents of these providers whose own
+        plan is over (respondents and people who opted out never). 201 the first time; 200 with
+        ``repeated: true`` for the same ``wave_key`` again (nobody approached twice); 409 when the
+        key was used for another wave."""
+        result = await start(study_id, body)
+        response.status_code = 200 if result["repeated"] else 201
+        return result
+
+    @app.get("/api/studies/{study_id}/extra-waves", dependencies=[Depends(require_admin)], tags=["waves"])
+    async def list_extra_waves(study_id: str) -> list[dict[str, Any]]:
+        """The study's extra waves with the people in each and how many were approached yet."""
+        return await service.extra_waves(ctx.pool, study_id)
+
+    @app.post("/ops/studies/{study_id}/extra-waves", response_class=HTMLResponse, tags=["operations"])
+    async def extra_wave_form(study_id: str, request: Request) -> HTMLResponse:
+        """The ops page's button (a form: ``kind``, ``providers`` comma-separated, ``wave_key``,
+        ``api_key``, the admin key the operator types): the same action, answered as a page."""
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not same_key(fields.get("api_key", ""), admin_key):
+            return HTMLResponse(_ops_page("Ongeldige sleutel / invalid admin key", []), 401)
+        try:
+            body = NewExtraWave(
+                kind=fields.get("kind", ""),
+                providers=[p.strip() for p in fields.get("providers", "").split(",") if p.strip()],
+                wave_key=fields.get("wave_key", ""),
+            )
+        except ValidationError as exc:
+            return HTMLResponse(_ops_page(f"Invalid request: {exc.error_count()} error(s)", []), 422)
+        try:
+            result = await start(study_id, body)
+        except HTTPException as exc:
+            return HTMLResponse(_ops_page(str(exc.detail), []), exc.status_code)
+        title = f"Extra {result['kind']} wave for {study_id}" + (
+            " (already done: this request was made before, nobody approached again)"
+            if result["repeated"]
+            else ""
+        )
+        return HTMLResponse(_ops_page(title, _result_rows(result)), 200 if result["repeated"] else 201)
+
+
+def _result_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        (p, ", ".join(f"{k}: {v}" for k, v in sorted(c.items())) or "nobody")
+        for p, c in result["per_provider"].items()
+    ]
+    return [("approached in total", str(result["approached"])), *rows]
+
+
+def _ops_page(title: str, rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Extra wave</title></head>'
+        '<body style="font-family:system-ui,sans-serif;margin:1.5rem">'
+        f'<h1 id="result">{html.escape(title)}</h1>'
+        f"<table>{body}</table></body></html>"
+    )
 
 
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:

@@ -15,6 +15,7 @@ from email.utils import parseaddr
 
 import aiosmtplib
 
+from shared.metrics import EMAILS
 from shared.settings import Settings
 
 
@@ -32,6 +33,14 @@ class Outgoing:
 
     to: str
     data: bytes
+
+
+def email_outcome(code: int) -> str:
+    """The ``tevreden_emails_total`` outcome of an SMTP reply: 2xx sent; 5xx bounced; 4xx or
+    no answer (code 0) deferred, to be tried again."""
+    if 200 <= code < 300:
+        return "sent"
+    return "bounced" if code >= 500 else "deferred"
 
 
 class RateLimiter:
@@ -80,7 +89,10 @@ class Mailer:
             queue.put_nowait(index)
         workers = min(self._concurrency, len(messages))
         await asyncio.gather(*(self._worker(queue, messages, replies) for _ in range(workers)))
-        return [r if r is not None else SmtpReply(0, "not sent") for r in replies]
+        done = [r if r is not None else SmtpReply(0, "not sent") for r in replies]
+        for reply in done:
+            EMAILS.labels(outcome=email_outcome(reply.code)).inc()
+        return done
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

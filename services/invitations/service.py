@@ -8,6 +8,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import secrets
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeAlias, cast
 
 import asyncpg
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.invitations import store
 from services.invitations.domain import (
@@ -36,6 +37,7 @@ from services.invitations.domain import (
     classify_smtp_code,
     delivery_keys,
     invitation_token,
+    jobcoach_period_key,
     message_id,
     read_delivery,
     remaining_quotas,
@@ -51,13 +53,17 @@ from services.invitations.waves import (
     ALWAYS,
     AttemptOutcome,
     CallingHours,
+    ExtraAttempt,
+    ExtraKind,
     Mode,
     Position,
     Reach,
     Stage,
+    Standing,
     advance,
     after_call,
     daypart_allowed,
+    extra_attempt,
     phone_cost_lines,
     phone_first,
     plan_for,
@@ -79,6 +85,8 @@ from shared.events import (
     InvitationOptedOutPayload,
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
+    ProviderRegistered,
+    ProviderRegisteredPayload,
     RespondentType,
     ResponseSubmitted,
     utc_now,
@@ -94,6 +102,16 @@ APPROACHES = Counter("tevreden_invitations_approaches_total", "Attempts to reach
 SMTP_RETRIES = Counter("tevreden_invitations_smtp_retries_total", "Emails put back after a 4xx or a timeout")
 LETTER_WAVES = Counter("tevreden_invitations_letter_waves_total", "Letter waves made for the mail house")
 CALL_TASKS = Counter("tevreden_invitations_call_tasks_opened_total", "Call tasks opened for the callcentre")
+# Wave progress per study: wave 'plan' (people's own plans) or an extra wave's key; mode; state
+# planned (timer set for later), due (timer passed, waiting for a scheduler), sent (attempts made).
+WAVE_PROGRESS = Gauge(
+    "tevreden_wave_progress",
+    "People and attempts per wave, mode and state",
+    ["study", "wave", "mode", "state"],
+)
+EXTRA_WAVE_PEOPLE = Counter(
+    "tevreden_invitations_extra_wave_people_total", "People given an extra reminder or call round", ["kind"]
+)
 
 # The questionnaire of a study without a scheme that names none (the thin path's).
 DEFAULT_QUESTIONNAIRE = "minimal-v1"
@@ -141,6 +159,20 @@ def scheme_facts(scheme: Scheme) -> SchemeFacts:
         phone_offered=any("phone" in modes for modes in scheme.invitation_modes.values()),
         needs_recognition_date=scheme.period.kind == "from_recognition_date",
     )
+
+
+async def register_provider(pool: asyncpg.Pool, provider_id: str, name: str) -> str:
+    """Register a provider (dienstverlener) and return its new API key, shown once.
+
+    Only the key's hash leaves this schema, as ``invitations.provider_registered`` in the same
+    transaction, so the reporting service can recognise the provider's own key.
+    Raises ``asyncpg.UniqueViolationError`` when the provider exists."""
+    api_key = secrets.token_urlsafe(32)
+    async with pool.acquire() as conn, conn.transaction():
+        await store.create_provider(conn, provider_id, name, api_key)
+        registered = ProviderRegisteredPayload(provider_id=provider_id, api_key_hash=token_hash(api_key))
+        await store.add_events(conn, [ProviderRegistered(payload=registered)])
+    return api_key
 
 
 async def create_study(
@@ -306,6 +338,7 @@ def intake_rules(study: Study, enrolment: Enrolment) -> IntakeRules:
         group_variants=enrolment.group_variants,
         period=period,
         phone_option=enrolment.phone_option,
+        jobcoach_periods={"werknemer", "werkgever"} <= set(scheme.respondent_types),
     )
 
 
@@ -490,6 +523,7 @@ async def _store_checked(
                 questionnaire_id=questionnaire_id,
                 scheme_id=study.scheme_id,
                 token_hash=token_hash(invitation_token(secret, invitation_id)),
+                jobcoach_period=_period_key(secret, study.study_id, provider_id, contact.jobcoach_period),
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
@@ -524,6 +558,11 @@ async def _store_checked(
         events=events,
         starts=starts,
     )
+
+
+def _period_key(secret: bytes, study_id: str, provider_id: str, reference: str) -> str | None:
+    """The pseudonymous key of a contact's jobcoach period; None when it has none."""
+    return jobcoach_period_key(secret, study_id, provider_id, reference) if reference else None
 
 
 async def list_deliveries(pool: asyncpg.Pool, study_id: str, provider_id: str | None) -> list[dict[str, Any]]:
@@ -1198,3 +1237,137 @@ async def stop_reminders(conn: Connection, events: list[Event]) -> None:
     ids = [e.payload.invitation_id for e in events if isinstance(e, ResponseSubmitted)]
     await store.mark_responded(conn, ids)
     await store.cancel_call_tasks(conn, ids)
+
+
+# --- extra waves ---------------------------------------------------------------------------
+
+
+def _phone_stage(study: Study, settings: Settings) -> Stage:
+    """The scheme's phone stage for clients (the one the phone option buys), else 5 calls."""
+    if study.scheme_id is not None:
+        for s in load_scheme(study.scheme_id).wave_plan("client"):
+            if s.mode == "phone":
+                return Stage("phone", s.attempts, s.interval_days * settings.wave_day_seconds)
+    return Stage("phone", 5, 0.5 * settings.wave_day_seconds)
+
+
+def _standing(row: Row) -> Standing:
+    return Standing(
+        status=row["status"],
+        in_plan=row["stage"] is not None,
+        email=row["email_usable"],
+        address=row["address_usable"],
+        phone=row["phone_usable"],
+        phoned=row["phoned"],
+        made=row["made"],
+    )
+
+
+async def extra_wave(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    study_id: str,
+    kind: ExtraKind,
+    providers: Sequence[str],
+    wave_key: str,
+) -> dict[str, Any]:
+    """One more reminder (email, or a letter where email cannot reach) or a round of calls for
+    the non-respondents of these providers whose own plan is over. The schedulers send it: the
+    extended plans are due now and move on through :func:`advance` as any other.
+
+    Idempotent on ``wave_key``: the same key again returns the first answer with
+    ``repeated: true`` and approaches nobody; with other parameters it is a ConflictError.
+    """
+    providers = sorted(set(providers))
+    async with pool.acquire() as conn, conn.transaction():
+        study = await store.get_study(conn, study_id)
+        if study is None:
+            raise NotFoundError(study_id)
+        enrolled = {e.provider_id for e in await store.list_enrolments(conn, study_id=study_id)}
+        unknown = [p for p in providers if p not in enrolled]
+        if unknown:
+            raise InvalidRequestError(f"Niet ingeschreven / not enrolled in {study_id}: {', '.join(unknown)}")
+        if await store.claim_extra_wave(conn, wave_key, study_id, kind, providers) is None:
+            return _repeated(await store.get_extra_wave(conn, wave_key), study_id, kind, providers)
+        phone_stage = _phone_stage(study, settings)
+        rows = await store.lock_extra_wave_candidates(conn, study_id, providers)
+        starts = []
+        per_provider: dict[str, dict[str, int]] = {p: {} for p in providers}
+        for row in rows:
+            decision = extra_attempt(
+                kind, _standing(row), _plan(row), phone_stage=phone_stage, reached=row["reached"]
+            )
+            counts = per_provider[row["provider_id"]]
+            if isinstance(decision, ExtraAttempt):
+                p = decision.position
+                assert p.stage is not None
+                plan = [
+                    s.as_json() | {"extra_wave": wave_key} if i == p.stage else s.as_json()
+                    for i, s in enumerate(decision.plan)
+                ]
+                starts.append(
+                    (row["invitation_id"], plan, p.stage, p.stage_attempts, p.reached, decision.mode)
+                )
+                counts[decision.mode] = counts.get(decision.mode, 0) + 1
+            else:
+                counts[f"skipped_{decision}"] = counts.get(f"skipped_{decision}", 0) + 1
+        await store.start_extra_stages(conn, wave_key, starts)
+        result = {
+            "wave_key": wave_key,
+            "study_id": study_id,
+            "kind": kind,
+            "providers": providers,
+            "approached": len(starts),
+            "per_provider": per_provider,
+            "repeated": False,
+        }
+        await store.save_extra_wave_result(conn, wave_key, result)
+    EXTRA_WAVE_PEOPLE.labels(kind).inc(len(starts))
+    log.info(
+        "extra_wave",
+        study_id=study_id,
+        kind=kind,
+        wave_key=wave_key,
+        providers=len(providers),
+        approached=len(starts),
+    )
+    return result
+
+
+def _repeated(
+    wave: asyncpg.Record | None, study_id: str, kind: str, providers: Sequence[str]
+) -> dict[str, Any]:
+    assert wave is not None  # the key was taken in a committed transaction
+    if (wave["study_id"], wave["kind"], sorted(wave["providers"])) != (study_id, kind, list(providers)):
+        raise ConflictError(
+            f"Sleutel al gebruikt voor een andere golf / wave key {wave['wave_key']} was used for"
+            f" {wave['kind']} in {wave['study_id']} for {', '.join(wave['providers'])}"
+        )
+    return dict(wave["result"]) | {"repeated": True}
+
+
+async def extra_waves(pool: asyncpg.Pool, study_id: str) -> list[dict[str, Any]]:
+    """The study's extra waves: who asked for what, how many people, how many approached yet."""
+    async with pool.acquire() as conn:
+        rows = await store.list_extra_waves(conn, study_id)
+    return [
+        {
+            "wave_key": r["wave_key"],
+            "kind": r["kind"],
+            "providers": list(r["providers"]),
+            "created_at": r["created_at"].isoformat(),
+            "people": r["people"],
+            "approached": r["approached"],
+            "per_provider": r["result"].get("per_provider", {}),
+        }
+        for r in rows
+    ]
+
+
+async def update_wave_progress(pool: asyncpg.Pool) -> None:
+    """Refresh ``tevreden_wave_progress`` from the database (studies that ended drop out)."""
+    async with pool.acquire() as conn:
+        rows = await store.wave_progress(conn)
+    WAVE_PROGRESS.clear()
+    for r in rows:
+        WAVE_PROGRESS.labels(r["study_id"], r["wave"], r["mode"], r["state"]).set(r["n"])

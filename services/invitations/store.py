@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -16,12 +15,9 @@ from services.invitations.domain import BUYER_TYPES, Contact, Enrolment, RowProb
 from shared.db import Connection
 from shared.events import Event
 from shared.outbox import add_to_outbox
+from shared.tokens import token_hash
 
 SCHEMA = "invitations"
-
-
-def api_key_hash(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 async def create_provider(conn: Connection, provider_id: str, name: str, api_key: str) -> None:
@@ -29,13 +25,13 @@ async def create_provider(conn: Connection, provider_id: str, name: str, api_key
         "INSERT INTO invitations.providers (provider_id, name, api_key_hash) VALUES ($1, $2, $3)",
         provider_id,
         name,
-        api_key_hash(api_key),
+        token_hash(api_key),
     )
 
 
 async def provider_for_key(conn: Connection, api_key: str) -> str | None:
     provider_id: str | None = await conn.fetchval(
-        "SELECT provider_id FROM invitations.providers WHERE api_key_hash = $1", api_key_hash(api_key)
+        "SELECT provider_id FROM invitations.providers WHERE api_key_hash = $1", token_hash(api_key)
     )
     return provider_id
 
@@ -395,45 +391,6 @@ async def get_delivery(
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(json.dumps(dict(values), default=str))
     return result
-
-
-async def claim_due_emails(conn: Connection, limit: int) -> list[asyncpg.Record]:
-    """Lock invitations whose next email is due; other schedulers skip them."""
-    return await conn.fetch(
-        "SELECT i.invitation_id, i.attempts, i.study_id, i.provider_id, i.service_code,"
-        " i.respondent_type, c.email, c.name"
-        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
-        " WHERE i.next_attempt_due_at <= now() AND i.status IN ('pending', 'sent')"
-        " ORDER BY i.next_attempt_due_at LIMIT $1 FOR UPDATE OF i SKIP LOCKED",
-        limit,
-    )
-
-
-async def record_email_outcomes(
-    conn: Connection,
-    outcomes: Sequence[tuple[uuid.UUID, int, str, str, str, datetime | None]],
-) -> None:
-    """Per email: (invitation_id, attempt, message_id, outcome, smtp_reply, next_due_at)."""
-    await conn.executemany(
-        "INSERT INTO invitations.email_log (message_id, invitation_id, attempt, outcome, smtp_reply)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE"
-        " SET outcome = EXCLUDED.outcome, smtp_reply = EXCLUDED.smtp_reply, logged_at = now()",
-        [(mid, inv, att, outcome, reply) for inv, att, mid, outcome, reply, _ in outcomes],
-    )
-    await conn.execute(
-        "UPDATE invitations.invitations AS i SET"
-        " attempts = CASE WHEN t.outcome = 'sent' THEN t.attempt ELSE i.attempts END,"
-        " status = CASE WHEN t.outcome = 'sent' THEN 'sent'"
-        "   WHEN t.outcome = 'undeliverable' THEN 'undeliverable' ELSE i.status END,"
-        " next_attempt_due_at = t.next_due"
-        " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])"
-        "   AS t(invitation_id, attempt, outcome, next_due)"
-        " WHERE i.invitation_id = t.invitation_id",
-        [o[0] for o in outcomes],
-        [o[1] for o in outcomes],
-        [o[3] for o in outcomes],
-        [o[5] for o in outcomes],
-    )
 
 
 async def mark_responded(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> None:
@@ -821,3 +778,136 @@ async def approach_counts(conn: Connection, study_id: str, provider_id: str | No
         provider_id,
     )
     return [dict(r) for r in rows]
+
+
+# --- extra waves ----------------------------------------------------------------------------
+
+
+async def claim_extra_wave(
+    conn: Connection, wave_key: str, study_id: str, kind: str, providers: Sequence[str]
+) -> asyncpg.Record | None:
+    """Register the wave under its key; None when the key is taken (a repeat, or a request
+    running in parallel: this waits for it to commit, then finds it taken)."""
+    return await conn.fetchrow(
+        "INSERT INTO invitations.extra_waves (wave_key, study_id, kind, providers)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (wave_key) DO NOTHING RETURNING wave_key",
+        wave_key,
+        study_id,
+        kind,
+        list(providers),
+    )
+
+
+async def get_extra_wave(conn: Connection, wave_key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT wave_key, study_id, kind, providers, result, created_at FROM invitations.extra_waves"
+        " WHERE wave_key = $1",
+        wave_key,
+    )
+
+
+async def list_extra_waves(conn: Connection, study_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT w.wave_key, w.study_id, w.kind, w.providers, w.result, w.created_at,"
+        " count(m.*) AS people,"
+        " count(m.*) FILTER (WHERE EXISTS (SELECT 1 FROM invitations.approaches a"
+        "   WHERE a.invitation_id = m.invitation_id AND a.mode = m.mode AND a.attempt >= m.attempt))"
+        "   AS approached"
+        " FROM invitations.extra_waves w LEFT JOIN invitations.extra_wave_members m USING (wave_key)"
+        " WHERE w.study_id = $1 GROUP BY w.wave_key ORDER BY w.created_at",
+        study_id,
+    )
+
+
+async def save_extra_wave_result(conn: Connection, wave_key: str, result: Mapping[str, Any]) -> None:
+    await conn.execute(
+        "UPDATE invitations.extra_waves SET result = $2 WHERE wave_key = $1", wave_key, dict(result)
+    )
+
+
+async def lock_extra_wave_candidates(
+    conn: Connection, study_id: str, providers: Sequence[str]
+) -> list[asyncpg.Record]:
+    """Every invitation of these providers in the study, locked (in id order, as every path
+    locks them), with the facts an extra wave decides on: never the contact details themselves."""
+    return await conn.fetch(
+        "SELECT i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type,"
+        " i.status, i.plan, i.stage, i.reached,"
+        " c.email <> '' AND NOT EXISTS (SELECT 1 FROM invitations.approaches a"
+        "   WHERE a.invitation_id = i.invitation_id AND a.mode = 'email' AND a.outcome = 'undeliverable')"
+        "   AS email_usable,"
+        " c.street <> '' AND c.house_number <> '' AND c.postcode <> '' AND c.city <> ''"
+        "   AND NOT EXISTS (SELECT 1 FROM invitations.approaches a"
+        "   WHERE a.invitation_id = i.invitation_id AND a.mode = 'post' AND a.outcome = 'undeliverable')"
+        "   AS address_usable,"
+        " c.phone <> '' AND i.respondent_type = 'client' AND e.phone_option"
+        "   AND NOT EXISTS (SELECT 1 FROM invitations.approaches a"
+        "   WHERE a.invitation_id = i.invitation_id AND a.mode = 'phone' AND a.outcome = 'wrong_number')"
+        "   AS phone_usable,"
+        " EXISTS (SELECT 1 FROM invitations.call_tasks t WHERE t.invitation_id = i.invitation_id)"
+        "   AS phoned,"
+        " (SELECT coalesce(jsonb_object_agg(mode, n), '{}') FROM (SELECT a.mode, max(a.attempt) AS n"
+        "   FROM invitations.approaches a WHERE a.invitation_id = i.invitation_id GROUP BY a.mode) m)"
+        "   AS made"
+        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+        " JOIN invitations.enrolments e ON e.study_id = i.study_id AND e.provider_id = i.provider_id"
+        " WHERE i.study_id = $1 AND i.provider_id = ANY($2::text[])"
+        " ORDER BY i.invitation_id FOR UPDATE OF i",
+        study_id,
+        list(providers),
+    )
+
+
+async def start_extra_stages(
+    conn: Connection,
+    wave_key: str,
+    starts: Sequence[tuple[uuid.UUID, list[dict[str, Any]], int, int, bool, str]],
+) -> None:
+    """(invitation_id, plan, stage, stage_attempts, reached, mode) per person: the extended plan,
+    due now; only people whose plan is over and who neither answered nor opted out meanwhile."""
+    if not starts:
+        return
+    await conn.execute(
+        "UPDATE invitations.invitations AS i SET plan = t.plan::jsonb, stage = t.stage,"
+        " stage_attempts = t.stage_attempts, reached = t.reached, mode = t.mode,"
+        " status = CASE WHEN t.reached THEN 'sent' ELSE 'pending' END, email_retries = 0,"
+        " next_attempt_due_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::bool[], $6::text[])"
+        "   AS t(invitation_id, plan, stage, stage_attempts, reached, mode)"
+        " WHERE i.invitation_id = t.invitation_id AND i.stage IS NULL"
+        "   AND i.status NOT IN ('responded', 'opted_out', 'undeliverable')",
+        [s[0] for s in starts],
+        [json.dumps(s[1]) for s in starts],  # as text: a list would be read as an array dimension
+        *[[s[i] for s in starts] for i in range(2, 6)],
+    )
+    await conn.copy_records_to_table(
+        "extra_wave_members",
+        schema_name=SCHEMA,
+        columns=["wave_key", "invitation_id", "mode", "attempt"],
+        records=[(wave_key, s[0], s[5], s[3] + 1) for s in starts],
+    )
+
+
+async def wave_progress(conn: Connection) -> list[asyncpg.Record]:
+    """Per study, wave ('plan': people's own plans; else an extra wave's key), mode and state:
+    ``planned`` (timer set for later), ``due`` (timer passed, not yet taken by a scheduler),
+    ``sent`` (attempts made, whatever their outcome)."""
+    return await conn.fetch(
+        "SELECT study_id, 'plan' AS wave, mode, 'planned' AS state, count(*) AS n"
+        "   FROM invitations.invitations WHERE mode IN ('email', 'post') AND next_attempt_due_at > now()"
+        "   GROUP BY study_id, mode"
+        " UNION ALL SELECT study_id, 'plan', mode, 'due', count(*)"
+        "   FROM invitations.invitations WHERE mode IN ('email', 'post') AND next_attempt_due_at <= now()"
+        "   GROUP BY study_id, mode"
+        " UNION ALL SELECT study_id, 'plan', 'phone',"
+        "   CASE WHEN coalesce(appointment_at, due_at) > now() THEN 'planned' ELSE 'due' END, count(*)"
+        "   FROM invitations.call_tasks WHERE state = 'open' GROUP BY 1, 2, 3, 4"
+        " UNION ALL SELECT i.study_id, 'plan', a.mode, 'sent', count(*)"
+        "   FROM invitations.approaches a JOIN invitations.invitations i USING (invitation_id)"
+        "   GROUP BY i.study_id, a.mode"
+        " UNION ALL SELECT w.study_id, w.wave_key, m.mode,"
+        "   CASE WHEN EXISTS (SELECT 1 FROM invitations.approaches a WHERE a.invitation_id = m.invitation_id"
+        "     AND a.mode = m.mode AND a.attempt >= m.attempt) THEN 'sent' ELSE 'planned' END, count(*)"
+        "   FROM invitations.extra_waves w JOIN invitations.extra_wave_members m USING (wave_key)"
+        "   GROUP BY 1, 2, 3, 4"
+    )

@@ -286,3 +286,84 @@ def phone_cost_lines(
             )
         )
     return lines
+
+
+# --- extra waves -------------------------------------------------------------------------
+
+# An extra wave the bureau sends to the non-respondents of providers heading below the
+# publication requirement: one more reminder (email, or a letter for those email cannot
+# reach), or a round of calls.
+ExtraKind = Literal["reminder", "phone"]
+SkipReason = Literal["responded", "opted_out", "undeliverable", "in_plan", "no_mode", "already_phoned"]
+CLOSED: Mapping[str, SkipReason] = {
+    "responded": "responded",
+    "opted_out": "opted_out",
+    "undeliverable": "undeliverable",
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What an extra wave needs to know about one person (facts, never their details).
+
+    ``email``/``address``: they have one and it was never proven wrong (bounce, returned
+    letter); ``phone``: a number never found wrong, and the provider bought the phone option.
+    ``made``: attempts made so far per mode, so the extra one gets the next number (a new
+    Message-ID, a new letter) and the reminder wording.
+    """
+
+    status: str
+    in_plan: bool  # their own plan still has an attempt to come
+    email: bool
+    address: bool
+    phone: bool
+    phoned: bool  # the callcentre had them already (a call task exists)
+    made: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ExtraAttempt:
+    """The person's plan with the extra stage appended, and their position on it (due now)."""
+
+    plan: tuple[Stage, ...]
+    position: Position
+
+    @property
+    def mode(self) -> Mode:
+        assert self.position.stage is not None
+        return self.plan[self.position.stage].mode
+
+
+def extra_attempt(
+    kind: ExtraKind, who: Standing, plan: Sequence[Stage], *, phone_stage: Stage, reached: bool
+) -> ExtraAttempt | SkipReason:
+    """One more approach for a non-respondent whose plan is over, or why they get none.
+
+    Respondents, people who opted out and people no mode can reach are never approached.
+    People still in their own plan are left to it (their next reminder comes anyway). A
+    reminder goes by email when their address works, else by letter; opdrachtgevers and others
+    whose plan has no letters get email only. A phone wave calls those the callcentre has not
+    had yet, with the scheme's phone stage.
+    """
+    if who.status in CLOSED:
+        return CLOSED[who.status]
+    if who.in_plan:
+        return "in_plan"
+    if kind == "phone":
+        if who.phoned:
+            return "already_phoned"
+        if not who.phone:
+            return "no_mode"
+        return _appended(plan, phone_stage, 0, reached)
+    own_modes = {s.mode for s in plan}
+    for mode, usable in (("email", who.email), ("post", who.address)):
+        if usable and mode in own_modes:
+            made = who.made.get(mode, 0)
+            return _appended(plan, Stage(mode, made + 1, 0.0), made, reached)
+    return "no_mode"
+
+
+def _appended(plan: Sequence[Stage], stage: Stage, made: int, reached: bool) -> ExtraAttempt:
+    """The extra stage after the plan, its attempts numbered on from those made in its mode;
+    after it :func:`advance` ends the plan as usual."""
+    return ExtraAttempt((*plan, stage), Position(len(plan), made, reached, 0.0))

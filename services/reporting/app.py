@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from functools import partial
 
-from services.reporting import service
+from services.reporting import pdf, service
 from services.reporting.http import create_http_app
 from shared.db import migrations_dir
 from shared.events import ReportPublished, Topics
@@ -30,17 +31,21 @@ def wire(ctx: ServiceContext) -> list[Loop]:
     )
 
     async def lifecycle() -> None:
-        """Drafts, finals and debounced regenerations, whenever they are due (timers in the database)."""
-        while True:
-            try:
-                async with ctx.pool.acquire() as conn, conn.transaction():
-                    written = await service.produce_due_reports(conn, settings.report_dir)
-            except Exception as exc:
-                log.error("report_lifecycle_failed", error=repr(exc))
-                written = 0
-            if not written:
-                await asyncio.sleep(settings.scheduler_poll_seconds)
+        """Drafts, finals and debounced regenerations, whenever they are due (timers in the database).
+        One PDF printer (a Chromium) serves the loop for the service's lifetime."""
+        async with pdf.printer(pages=os.cpu_count() or 1) as printer:
+            log.info("report_pdf_engine", engine=printer.name)
+            while True:
+                try:
+                    async with ctx.pool.acquire() as conn, conn.transaction():
+                        written = await service.produce_due_reports(conn, settings.report_dir, printer)
+                except Exception as exc:
+                    log.error("report_lifecycle_failed", error=repr(exc))
+                    written = 0
+                if not written:
+                    await asyncio.sleep(settings.scheduler_poll_seconds)
 
+    ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.keep_provider_keys)
     return [lifecycle]
 
 

@@ -141,3 +141,48 @@ def share_bar(shares: Sequence[tuple[str, float, str]]) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """One box of a flow diagram: a heading and a line of figures under it."""
+
+    heading: str
+    figures: str
+
+
+def flow_diagram(lanes: Sequence[tuple[str, Sequence[FlowStep]]], title: str) -> str:
+    """Lanes of boxes joined by arrows (fig. 1, the invitation route per respondent type)."""
+    box_w, box_h, gap, lane_h, label_w = 118, 46, 22, 66, 96
+    width = label_w + max((len(steps) for _, steps in lanes), default=1) * (box_w + gap)
+    height = len(lanes) * lane_h + 6
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="9">',
+        f"<title>{escape(title)}</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+        f'orient="auto"><path d="M0 0L10 5L0 10z" fill="{OWN_COLOUR}"/></marker></defs>',
+    ]
+    for lane, (label, steps) in enumerate(lanes):
+        y = 4 + lane * lane_h
+        parts.append(
+            f'<text x="0" y="{y + box_h / 2 + 4:.1f}" font-weight="bold" fill="{TEXT_COLOUR}">'
+            f"{escape(label)}</text>"
+        )
+        for index, step in enumerate(steps):
+            x = label_w + index * (box_w + gap)
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="4" fill="#eef3f7" '
+                f'stroke="{OWN_COLOUR}" stroke-width="1"/>'
+                f'<text x="{x + 6}" y="{y + 16}" font-weight="bold" fill="{TEXT_COLOUR}">'
+                f"{escape(step.heading)}</text>"
+                f'<text x="{x + 6}" y="{y + 33}" fill="{TEXT_COLOUR}">{escape(step.figures)}</text>'
+            )
+            if index + 1 < len(steps):
+                ax = x + box_w
+                parts.append(
+                    f'<line x1="{ax + 2}" y1="{y + box_h / 2}" x2="{ax + gap - 2}" y2="{y + box_h / 2}" '
+                    f'stroke="{OWN_COLOUR}" stroke-width="1.2" marker-end="url(#arrow)"/>'
+                )
+    parts.append("</svg>")
+    return "".join(parts)

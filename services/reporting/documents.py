@@ -63,11 +63,10 @@ def render_document(doc: ReportDocument, *, pdf: bool = False) -> str:
 
 
 def render_pdf(html: str) -> bytes:
-    """HTML → PDF with weasyprint (charts stay vector graphics). Nothing is fetched: no base URL."""
-    import weasyprint  # imported here: loading pango costs ~0.5 s, only the PDF path needs it
+    """HTML → PDF, blocking (charts stay vector graphics); see ``pdf.py`` for the engine."""
+    from services.reporting.pdf import render_pdf as print_pdf
 
-    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
-    return pdf
+    return print_pdf(html)
 
 
 def neutralise(cell: str) -> str:
@@ -133,12 +132,13 @@ def version_folder(report_dir: Path, study_id: str, provider_id: str) -> Path:
 VERSION_FILES = {"html": "rapport.html", "pdf": "rapport.pdf", "csv": "rapport.csv", "xlsx": "rapport.xlsx"}
 
 
-def write_version(folder: Path, doc: ReportDocument) -> None:
-    """A kept version: HTML, PDF, CSV and XLSX side by side (blocking: run it in a worker thread)."""
+def write_version(folder: Path, doc: ReportDocument, pdf: bytes) -> None:
+    """A kept version: HTML, PDF (printed already), CSV and XLSX side by side (blocking: run it
+    in a worker thread)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / VERSION_FILES["html"], render_document(doc))
     write_atomically(folder / VERSION_FILES["csv"], render_csv(doc))
-    _write_bytes(folder / VERSION_FILES["pdf"], render_pdf(render_document(doc, pdf=True)))
+    _write_bytes(folder / VERSION_FILES["pdf"], pdf)
     _write_bytes(folder / VERSION_FILES["xlsx"], render_xlsx(doc))
 
 

@@ -1,11 +1,16 @@
-"""Reports API of the reporting service (wiring only; the work is in ``store`` and ``documents``)."""
+"""Reports API of the reporting service (wiring only; the work is in ``store`` and ``documents``).
+
+Who sees what: the bureau's admin key sees and does everything; a provider's own API key (the
+one the invitations service issued, known here by its hash from ``invitations.provider_registered``)
+sees only its own report versions and responds only to its own draft. Anything else answers
+404, exactly as if it did not exist, so a provider cannot probe for other providers' reports.
+The public register needs no key: it shows only grades eligible for publication.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,8 +21,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from services.reporting import documents, service, store
+from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from shared.runtime import ServiceContext
+from shared.tokens import token_hash
 
 SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 
@@ -43,15 +50,34 @@ class ProviderSummary(BaseModel):
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden reporting: reports per provider", version="1")
 
+    admin_key = ctx.settings.admin_api_key.get_secret_value()
+    require_admin = key_check(admin_key)
+
+    async def current_caller(x_api_key: str = Header(default="")) -> Caller:
+        if same_key(x_api_key, admin_key):
+            return Caller(None)
+        provider_id = None
+        if x_api_key:
+            async with ctx.pool.acquire() as conn:
+                provider_id = await store.provider_for_key(conn, token_hash(x_api_key))
+        if provider_id is None:
+            raise HTTPException(401, "wrong or missing API key")
+        return Caller(provider_id)
+
+    as_caller = Depends(current_caller)
+
     @app.get("/api/studies/{study_id}/summary")
-    async def study_summary(study_id: SafeId) -> list[ProviderSummary]:
+    async def study_summary(study_id: SafeId, caller: Caller = as_caller) -> list[ProviderSummary]:
+        """Every provider's row for the bureau; a provider sees only its own."""
         async with ctx.pool.acquire() as conn:
             rows = await store.study_summary(conn, study_id)
-        return [ProviderSummary(**row) for row in rows]
+        return [ProviderSummary(**row) for row in rows if caller.may_see(row["provider_id"])]
 
     @app.get("/reports/{study_id}/{provider_id}", response_class=HTMLResponse)
-    async def report(study_id: SafeId, provider_id: SafeId) -> HTMLResponse:
+    async def report(study_id: SafeId, provider_id: SafeId, caller: Caller = as_caller) -> HTMLResponse:
         """The provider's current HTML report (the path comes from our own table, never the URL)."""
+        if not caller.may_see(provider_id):
+            raise HTTPException(404, "geen rapport / no report")
         async with ctx.pool.acquire() as conn:
             path = await store.report_path(conn, study_id, provider_id)
         if path is None:
@@ -61,8 +87,6 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except FileNotFoundError as exc:
             raise HTTPException(404, "geen rapport / no report") from exc
         return HTMLResponse(html, headers=_REPORT_HEADERS)
-
-    require_admin = _key_check(ctx.settings.admin_api_key.get_secret_value())
 
     @app.post(
         "/api/studies/{study_id}/fieldwork-closed", dependencies=[Depends(require_admin)], tags=["admin"]
@@ -78,11 +102,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             )
         return {"study_id": study_id, "drafts_due": providers}
 
-    @app.post("/api/reports/{study_id}/{provider_id}/response", dependencies=[Depends(require_admin)])
+    @app.post("/api/reports/{study_id}/{provider_id}/response")
     async def provider_response(
-        study_id: SafeId, provider_id: SafeId, body: ProviderResponse
+        study_id: SafeId,
+        provider_id: SafeId,
+        body: ProviderResponse,
+        caller: Caller = as_caller,
     ) -> dict[str, str]:
         """Hoor en wederhoor: the provider's response to its draft, kept with the report."""
+        if not caller.may_see(provider_id):
+            raise HTTPException(404, "geen conceptrapport / no draft report")
         async with ctx.pool.acquire() as conn, conn.transaction():
             outcome = await store.record_response(conn, study_id, provider_id, body.text)
         if outcome == "no_draft":
@@ -92,14 +121,26 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         return {"status": "kept; the draft is regenerated with your response"}
 
     @app.get("/api/reports/{study_id}/{provider_id}/versions")
-    async def report_versions(study_id: SafeId, provider_id: SafeId) -> list[VersionInfo]:
+    async def report_versions(
+        study_id: SafeId, provider_id: SafeId, caller: Caller = as_caller
+    ) -> list[VersionInfo]:
+        if not caller.may_see(provider_id):
+            raise HTTPException(404, "geen rapport / no report")
         async with ctx.pool.acquire() as conn:
             rows = await store.versions(conn, study_id, provider_id)
         return [VersionInfo(**{k: v for k, v in r.items() if k != "folder"}) for r in rows]
 
     @app.get("/reports/{study_id}/{provider_id}/v{version}.{fmt}")
-    async def report_version(study_id: SafeId, provider_id: SafeId, version: int, fmt: str) -> Response:
+    async def report_version(
+        study_id: SafeId,
+        provider_id: SafeId,
+        version: int,
+        fmt: str,
+        caller: Caller = as_caller,
+    ) -> Response:
         """A kept version as html, pdf, csv or xlsx (the folder comes from our own table)."""
+        if not caller.may_see(provider_id):
+            raise HTTPException(404, "geen rapport / no report")
         if fmt not in documents.VERSION_FILES:
             raise HTTPException(404, "onbekend formaat / unknown format")
         async with ctx.pool.acquire() as conn:
@@ -130,6 +171,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     return app
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: the bureau (``provider_id`` None) or one provider."""
+
+    provider_id: str | None
+
+    def may_see(self, provider_id: str) -> bool:
+        return self.provider_id is None or self.provider_id == provider_id
+
+
 class FieldworkClosed(BaseModel):
     study_name: str | None = None
     period_start: date | None = None
@@ -158,11 +209,3 @@ _MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def _key_check(expected: str) -> Callable[[str], None]:
-    def check(x_api_key: str = Header(default="")) -> None:
-        if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
-            raise HTTPException(401, "wrong or missing API key")
-
-    return check

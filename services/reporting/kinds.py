@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from services.reporting.charts import FlowStep, flow_diagram
 from services.reporting.domain import (
     NO_FIGURE,
     format_count,
@@ -19,6 +20,7 @@ from services.reporting.model import (
     STATUS_TEXT,
     SUPPRESSED,
     Context,
+    Diagram,
     Figure,
     FigureBuilder,
     ReportDocument,
@@ -45,7 +47,7 @@ from shared.questionnaires import (
 )
 from shared.schemes import Scheme
 
-Block = str | Table | Figure
+Block = str | Table | Figure | Diagram
 
 
 def build_document(payload: ScoresUpdatedPayload, scheme: Scheme | None, context: Context) -> ReportDocument:
@@ -301,6 +303,7 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
                         for s in scheme.services
                     ),
                 ),
+                invitation_route(scheme, client_total, buyer_total),
                 _response_intro(client_total, buyer_total),
                 response_table(payload, scheme, "Tabel 1.1 Resultaten voor het keurmerk"),
                 "In de kolom 'Publicatie' staat of de responseis voor publicatie op de website van Blik op Werk is "  # noqa: E501
@@ -351,6 +354,42 @@ def _flatten(sections: list[Section]) -> list[Block]:
         blocks.append(f"## {s.number} {s.title}")
         blocks.extend(s.blocks)
     return blocks
+
+
+MODE_TEXT = {"email": "e-mail", "post": "brief", "phone": "telefoon"}
+
+
+def invitation_route(scheme: Scheme, clients: UnitFigures | None, buyers: UnitFigures | None) -> Diagram:
+    """Fig. 1 Uitnodigingstraject: per respondent type the route of seed 000 (invitation by the
+    scheme's modes, reminder, the telefonische optie where the scheme has it, response) with
+    this provider's real counts."""
+    lanes = []
+    for respondent_type, unit in (("client", clients), ("opdrachtgever", buyers)):
+        modes = [m for m in scheme.invitation_modes.get(respondent_type, ()) if m != "phone"]  # type: ignore[call-overload]
+        written = "/".join(MODE_TEXT[m] for m in modes) or "e-mail"
+        invited = 0 if unit is None else unit.invited
+        net = 0 if unit is None else unit.net_sample
+        completed = 0 if unit is None else unit.completed
+        steps = [
+            FlowStep("Uitnodiging", f"{format_count(invited)} per {written}"),
+            FlowStep("Herinnering", "bij geen reactie"),
+        ]
+        if "phone" in scheme.invitation_modes.get(respondent_type, ()):  # type: ignore[call-overload]
+            steps.append(FlowStep("Telefonische optie", "callcenter belt"))
+        steps.append(
+            FlowStep(
+                "Respons",
+                f"{format_count(completed)} van {format_count(net)} ({pct_text(pct(completed, net))})",
+            )
+        )
+        lanes.append((RESPONDENT_LABELS.get(respondent_type, respondent_type), steps))
+    return Diagram(
+        "1",
+        "Uitnodigingstraject cliënten en opdrachtgevers",
+        flow_diagram(lanes, "fig. 1 Uitnodigingstraject cliënten en opdrachtgevers"),
+        "Respons: bruikbare vragenlijsten van de netto steekproef (benaderd min onbestelbaar). "
+        f"Bron: {BUREAU}.",
+    )
 
 
 def _response_intro(clients: UnitFigures | None, buyers: UnitFigures | None) -> str:
@@ -548,20 +587,48 @@ def _grades_listed(unit: UnitFigures | None) -> list[str]:
     return [format_decimal(v) for v in sorted(values, reverse=True)]
 
 
-def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) -> ReportDocument:
-    name = context.provider_name
-    questionnaires = questionnaires_for(scheme)
-    employee = _find(payload.totals, "werknemer", None)
-    employer = _find(payload.totals, "werkgever", None)
+def _grades_per_period(
+    payload: ScoresUpdatedPayload, employee: UnitFigures | None, employer: UnitFigures | None
+) -> tuple[list[tuple[str, str, str]], str]:
+    """The rows of seed 001's grade table and the note under it. With the snapshot's periods,
+    each row is one jobcoach period with the werknemer's and the werkgever's grade for it;
+    without them the two columns are separate lists and the table says so."""
+    if payload.periods:
+        rows = [
+            (
+                f"Jobcoachperiode {i}",
+                NO_FIGURE if p.werknemer is None else format_decimal(p.werknemer),
+                NO_FIGURE if p.werkgever is None else format_decimal(p.werkgever),
+            )
+            for i, p in enumerate(payload.periods, start=1)
+        ]
+        note = (
+            "Elke rij is één jobcoachperiode (geanonimiseerd): het cijfer van de werknemer en dat van de "
+            f"werkgever voor dezelfde periode; {NO_FIGURE}: dat formulier is niet ingevuld."
+        )
+        return rows, note
     left, right = _grades_listed(employee), _grades_listed(employer)
     rows = [
         (
-            f"Jobcoachperiode {i + 1}",
+            f"Formulier {i + 1}",
             left[i] if i < len(left) else NO_FIGURE,
             right[i] if i < len(right) else NO_FIGURE,
         )
         for i in range(max(len(left), len(right)))
     ]
+    note = (
+        "De formulieren zijn in deze stand nog niet aan hun jobcoachperiode gekoppeld: elke kolom staat "
+        "los, van hoog naar laag."
+    )
+    return rows, note
+
+
+def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) -> ReportDocument:
+    name = context.provider_name
+    questionnaires = questionnaires_for(scheme)
+    employee = _find(payload.totals, "werknemer", None)
+    employer = _find(payload.totals, "werkgever", None)
+    rows, note = _grades_per_period(payload, employee, employer)
 
     def achieved(unit: UnitFigures | None) -> str:
         if unit is None or unit.grade.mean is None:
@@ -573,8 +640,7 @@ def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Cont
         "Tabel 1 Cijfer klanttevredenheid per jobcoachperiode",
         ("", "Werknemer", "Werkgever"),
         tuple(rows),
-        "Elk ingevuld beoordelingsformulier is één jobcoachperiode (geanonimiseerd); de cijfers staan per kolom van "  # noqa: E501
-        "hoog naar laag. Norm: minimaal 6,5 voor werknemers en minimaal 6,5 voor werkgevers.",
+        f"{note} Norm: minimaal 6,5 voor werknemers en minimaal 6,5 voor werkgevers.",
     )
     question_tables = []
     for respondent_type, label in (("werknemer", "Werknemer"), ("werkgever", "Werkgever")):

@@ -101,6 +101,16 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Diagram:
+    """A numbered figure that is a drawing, not a comparison (fig. 1: the invitation route)."""
+
+    number: str
+    title: str
+    svg: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Table:
     caption: str
     columns: tuple[str, ...]
@@ -112,7 +122,7 @@ class Table:
 class Section:
     number: str
     title: str
-    blocks: tuple[str | Table | Figure, ...] = ()  # a str is a paragraph
+    blocks: tuple[str | Table | Figure | Diagram, ...] = ()  # a str is a paragraph
 
     def figures(self) -> tuple[Figure, ...]:
         return tuple(b for b in self.blocks if isinstance(b, Figure))

@@ -16,8 +16,16 @@ from services.reporting import documents, store
 from services.reporting.domain import Snapshot, newest_per_provider
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, RegisterEntry, ReportDocument, register_entries
+from services.reporting.pdf import PdfPrinter
 from shared.db import Connection
-from shared.events import Event, ReportPublished, ReportPublishedPayload, ScoresUpdated, ScoresUpdatedPayload
+from shared.events import (
+    Event,
+    ProviderRegistered,
+    ReportPublished,
+    ReportPublishedPayload,
+    ScoresUpdated,
+    ScoresUpdatedPayload,
+)
 from shared.outbox import add_to_outbox
 from shared.schemes import find_scheme
 
@@ -78,10 +86,14 @@ async def close_fieldwork(
     return await store.close_fieldwork(conn, study_id, study_name, period, review_days, provider_names)
 
 
-async def produce_due_reports(conn: Connection, report_dir: Path, limit: int = 20) -> int:
+async def produce_due_reports(
+    conn: Connection, report_dir: Path, printer: PdfPrinter, limit: int = 20
+) -> int:
     """Write every due version (a draft, a final, a regeneration) as HTML, PDF, CSV and XLSX in
-    its own folder, keep it, and publish ``reports.published``. Returns how many were written."""
+    its own folder, keep it, and publish ``reports.published``. Returns how many were written.
+    The PDFs of a batch print side by side (the printer has a tab per core)."""
     due = await store.claim_due(conn, limit)
+    versions: list[tuple[Path, ReportDocument]] = []
     events: list[Event] = []
     for row in due:
         payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
@@ -95,8 +107,9 @@ async def produce_due_reports(conn: Connection, report_dir: Path, limit: int = 2
             study_name=row["study_name"], period=period, provider_response=row["provider_response"],
             review_until=row["review_until"].date() if row["status"] == "draft" else None,
         )  # fmt: skip
-        doc = build_document(payload, find_scheme(payload.scheme_id), context)
-        await asyncio.to_thread(documents.write_version, folder / f"v{version}", doc)
+        versions.append(
+            (folder / f"v{version}", build_document(payload, find_scheme(payload.scheme_id), context))
+        )
         events.append(
             ReportPublished(
                 payload=ReportPublishedPayload(
@@ -105,6 +118,11 @@ async def produce_due_reports(conn: Connection, report_dir: Path, limit: int = 2
                 )
             )
         )  # fmt: skip
+    pdfs = await asyncio.gather(
+        *(printer.pdf(documents.render_document(doc, pdf=True)) for _, doc in versions)
+    )
+    for (folder, doc), pdf in zip(versions, pdfs, strict=True):
+        await asyncio.to_thread(documents.write_version, folder, doc, pdf)
     if events:
         await add_to_outbox(conn, store.SCHEMA, events)
     return len(events)
@@ -121,6 +139,15 @@ async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
             payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
         )
     return entries
+
+
+async def keep_provider_keys(conn: Connection, events: list[Event]) -> None:
+    """``invitations.provider_registered``: remember the hash of each provider's own API key."""
+    keys = [
+        (e.payload.provider_id, e.payload.api_key_hash) for e in events if isinstance(e, ProviderRegistered)
+    ]
+    if keys:
+        await store.keep_provider_keys(conn, keys)
 
 
 def _published(

@@ -133,16 +133,14 @@ async def close_fieldwork(
 ) -> list[str]:  # fmt: skip
     """Record that fieldwork closed; every provider with a snapshot gets a draft due now.
     Returns the providers whose draft is due (none when the study was closed before)."""
-    import json
-
     inserted = await conn.fetchval(
         """
         INSERT INTO reporting.studies (study_id, study_name, period_start, period_end, review_days,
                                        provider_names, closed_at)
-        VALUES ($1, $2, $3, $4, $5, $6::jsonb, now()) ON CONFLICT DO NOTHING RETURNING true
+        VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT DO NOTHING RETURNING true
         """,
         study_id, study_name, period[0] if period else None, period[1] if period else None,
-        round(review_days), json.dumps(dict(provider_names)),
+        round(review_days), dict(provider_names),  # jsonb: the pool's codec encodes it
     )  # fmt: skip
     if not inserted:
         return []
@@ -281,3 +279,24 @@ async def register_rows(conn: Connection, study_id: str) -> list[dict[str, Any]]
         study_id,
     )
     return [dict(r) for r in records]
+
+
+async def keep_provider_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """(provider_id, api_key_hash) pairs; a provider's newest key replaces its old one."""
+    newest = dict(keys)  # an upsert may touch a row only once: the last pair of a batch wins
+    await conn.execute(
+        """
+        INSERT INTO reporting.provider_keys (provider_id, api_key_hash)
+        SELECT * FROM unnest($1::text[], $2::text[])
+        ON CONFLICT (provider_id) DO UPDATE SET api_key_hash = excluded.api_key_hash, registered_at = now()
+        """,
+        list(newest),
+        list(newest.values()),
+    )
+
+
+async def provider_for_key(conn: Connection, api_key_hash: str) -> str | None:
+    provider_id: str | None = await conn.fetchval(
+        "SELECT provider_id FROM reporting.provider_keys WHERE api_key_hash = $1", api_key_hash
+    )
+    return provider_id

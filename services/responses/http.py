@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -35,6 +33,7 @@ from services.responses.domain import (
     spoken_text,
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
+from shared.apikeys import key_check
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -63,7 +62,6 @@ _HEADERS = {
 }
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 MAX_PAPER_BYTES = 16 * 1024 * 1024
-BAD_KEY = "Ongeldige sleutel / invalid API key"
 
 
 def _first_input_id(question: Question) -> str:
@@ -154,14 +152,6 @@ class Interview(BaseModel):
     answers: dict[str, Any] = Field(max_length=500)
 
 
-def _key_check(expected: str) -> Callable[[str], None]:
-    def check(x_api_key: str = Header(default="")) -> None:
-        if not hmac.compare_digest(x_api_key.encode(), expected.encode()):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_KEY)
-
-    return check
-
-
 def _problems_json(errors: dict[str, str]) -> list[dict[str, str]]:
     return [
         {"question": qid, "problem_nl": message, "problem_en": in_english(message)}
@@ -180,8 +170,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
     )
-    require_admin = _key_check(settings.admin_api_key.get_secret_value())
-    require_callcentre = _key_check(settings.callcentre_api_key.get_secret_value())
+    require_admin = key_check(settings.admin_api_key.get_secret_value())
+    require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
 
     # --- the web questionnaire -------------------------------------------------------
 

@@ -197,10 +197,3 @@ async def withdraw(conn: Connection, invitation_id: uuid.UUID) -> Withdrawal | N
     )
     await add_to_outbox(conn, SCHEMA, [event])
     return Withdrawal("withdrawn", withdrawn["response_id"])
-
-
-async def response_count(conn: Connection, invitation_id: uuid.UUID) -> int:
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM responses.responses WHERE invitation_id = $1", invitation_id
-    )
-    return count

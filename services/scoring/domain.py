@@ -39,8 +39,9 @@ from services.scoring.figures import (
     promoter_score,
     response_rate,
     std_dev,
+    whole_percentages,
 )
-from shared.events import AnswerValue, RespondentType, ScoresUpdatedPayload
+from shared.events import AaporCode, AnswerValue, RespondentType, ScoresUpdatedPayload
 from shared.questionnaires import (
     OTHER_SUFFIX,
     PromoterClass,
@@ -118,17 +119,27 @@ class UnitTally:
         "promoters",
         "passives",
         "detractors",
+        "refusal",
+        "non_contact",
+        "other",
+        "unknown_household",
+        "unknown_other",
     )
     __slots__ = (
         "answers",
         "detractors",
         "grades",
         "invited",
+        "non_contact",
+        "other",
         "partial",
         "passives",
         "promoters",
         "question_types",
+        "refusal",
         "undeliverable",
+        "unknown_household",
+        "unknown_other",
         "usable",
     )
 
@@ -142,6 +153,11 @@ class UnitTally:
         promoters: int = 0,
         passives: int = 0,
         detractors: int = 0,
+        refusal: int = 0,
+        non_contact: int = 0,
+        other: int = 0,
+        unknown_household: int = 0,
+        unknown_other: int = 0,
         grades: Mapping[Decimal, int] | None = None,
         answers: Mapping[str, Mapping[str, int]] | None = None,
         question_types: Mapping[str, str] | None = None,
@@ -153,6 +169,13 @@ class UnitTally:
         self.promoters = promoters
         self.passives = passives
         self.detractors = detractors
+        # Final AAPOR dispositions of the approached invitations without a counted response
+        # (those are ``usable`` I and ``partial`` P): see :func:`final_disposition`.
+        self.refusal = refusal  # R (weigering, afmelding)
+        self.non_contact = non_contact  # NC
+        self.other = other  # O
+        self.unknown_household = unknown_household  # UH
+        self.unknown_other = unknown_other  # UO
         self.grades: dict[Decimal, int] = dict(grades or {})
         self.answers: dict[str, dict[str, int]] = {q: dict(c) for q, c in (answers or {}).items()}
         self.question_types: dict[str, str] = dict(question_types or {})
@@ -166,6 +189,11 @@ class UnitTally:
         self.promoters += sign * other.promoters
         self.passives += sign * other.passives
         self.detractors += sign * other.detractors
+        self.refusal += sign * other.refusal
+        self.non_contact += sign * other.non_contact
+        self.other += sign * other.other
+        self.unknown_household += sign * other.unknown_household
+        self.unknown_other += sign * other.unknown_other
         grades, answers = self.grades, self.answers
         for grade, count in other.grades.items():
             grades[grade] = grades.get(grade, 0) + sign * count
@@ -182,6 +210,19 @@ class UnitTally:
 
     def copy(self) -> UnitTally:
         return UnitTally().add(self)
+
+    def without_zeros(self) -> UnitTally:
+        """The same tally as the database gives it back: grades and answers counted 0 left out,
+        and so are questions left without answers (with their type); returns self."""
+        self.grades = {g: c for g, c in self.grades.items() if c}
+        answers = {}
+        for question, counts in self.answers.items():
+            kept = {a: c for a, c in counts.items() if c}
+            if kept:
+                answers[question] = kept
+        self.answers = answers
+        self.question_types = {q: t for q, t in self.question_types.items() if q in answers}
+        return self
 
     def __add__(self, other: UnitTally) -> UnitTally:
         return self.copy().add(other)
@@ -259,6 +300,125 @@ def undeliverable_tally(was_counted: bool) -> UnitTally:
     """An address found undeliverable: it leaves the net sample. One whose invitation was never
     seen is counted as invited and undeliverable at once (its later invitation changes nothing)."""
     return UnitTally(undeliverable=1) if was_counted else UnitTally(invited=1, undeliverable=1)
+
+
+# --- AAPOR final dispositions ----------------------------------------------------------------
+#
+# Each invitation ends with one final disposition (AAPOR Standard Definitions): the best of what
+# is known about it, whatever the order in which it became known. I and P come only from the
+# questionnaire scoring counts (usable: I, not usable: P); the approaches give the rest.
+
+# Highest first: a questionnaire outranks any approach; a person spoken to (refusal R, other O)
+# outranks one never reached (NC); known eligibility outranks unknown; among the unknowns, a
+# learned fact (UO: undeliverable, wrong number) outranks "nothing came back" (UH).
+DISPOSITION_RANKING: tuple[AaporCode, ...] = ("I", "P", "R", "O", "NC", "UO", "UH")
+_RANK: Mapping[str, int] = {code: len(DISPOSITION_RANKING) - i for i, code in enumerate(DISPOSITION_RANKING)}
+# What an approach teaches when its event carries no AAPOR class (email and post).
+OUTCOME_CLASSES: Mapping[str, AaporCode] = {
+    "sent": "UH",  # AAPOR 3.19: invited, nothing (yet) came back
+    "undeliverable": "UO",  # AAPOR 3.30: the invitation came back undelivered
+}
+_TALLY_FIELDS: Mapping[str, str] = {
+    "R": "refusal",
+    "NC": "non_contact",
+    "O": "other",
+    "UH": "unknown_household",
+    "UO": "unknown_other",
+}
+
+
+def approach_class(outcome: str, aapor: AaporCode | None) -> AaporCode | None:
+    """The AAPOR class one approach gives its invitation: the call's own class, or the
+    outcome's (sent, undeliverable). A call's I or P is left out (None): the questionnaire it
+    produced is what counts, as usable or not, and a withdrawn one no longer counts at all."""
+    code = aapor if aapor is not None else OUTCOME_CLASSES.get(outcome)
+    return None if code in ("I", "P") else code
+
+
+def better_disposition(a: AaporCode | None, b: AaporCode | None) -> AaporCode | None:
+    """The higher ranked of two dispositions (None: nothing known). Commutative, associative and
+    idempotent, so any order and any repetition of the same facts ends in the same disposition."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def final_disposition(approach: AaporCode | None, answered: AaporCode | None) -> AaporCode | None:
+    """An invitation's final disposition: its counted questionnaire (I or P) when it has one,
+    else the best of its approaches; None when nothing is known (not in the AAPOR base)."""
+    return better_disposition(approach, answered)
+
+
+def disposition_tally(code: AaporCode | None) -> UnitTally:
+    """What a final disposition adds to its unit. I and P add nothing here: the response itself
+    counts them (usable, partial)."""
+    tally = UnitTally()
+    field = _TALLY_FIELDS.get(code or "")
+    if field is not None:
+        setattr(tally, field, 1)
+    return tally
+
+
+@dataclass(frozen=True)
+class DispositionState:
+    """What the scoring knows about one invitation's disposition: the best class its approaches
+    gave, and its counted questionnaire's class (I, P; None: none counted, or withdrawn)."""
+
+    approach: AaporCode | None = None
+    answered: AaporCode | None = None
+
+    @property
+    def final(self) -> AaporCode | None:
+        return final_disposition(self.approach, self.answered)
+
+    def tally(self) -> UnitTally:
+        return disposition_tally(self.final)
+
+
+@dataclass(frozen=True)
+class DispositionChange:
+    """News about an invitation: an approach class to merge, its questionnaire counted now
+    (``answered``: I or P), or its counted questionnaire withdrawn."""
+
+    approach: AaporCode | None = None
+    answered: AaporCode | None = None
+    withdrawn: bool = False
+
+    def applied_to(self, state: DispositionState) -> DispositionState:
+        answered = state.answered
+        if self.withdrawn:
+            answered = None
+        if self.answered is not None:
+            answered = self.answered
+        return DispositionState(better_disposition(state.approach, self.approach), answered)
+
+
+class DispositionLedger:
+    """The best approach class of each invitation, from approach facts in any order (for the
+    recompute from a file and for checking the incremental state)."""
+
+    def __init__(self) -> None:
+        self.approaches: dict[Any, tuple[UnitKey, AaporCode]] = {}  # invitation id → (unit, class)
+
+    def approach(self, invitation_id: Any, unit: UnitKey, code: AaporCode | None) -> None:
+        if code is None:
+            return
+        known = self.approaches.get(invitation_id)
+        if known is None:
+            self.approaches[invitation_id] = (unit, code)
+        else:
+            self.approaches[invitation_id] = (known[0], better_disposition(known[1], code) or code)
+
+    def tallies(self, answered: Iterable[Any]) -> list[tuple[UnitKey, UnitTally]]:
+        """Each approached invitation's contribution, given the invitations with a counted
+        questionnaire (those are I or P: counted by their response)."""
+        counted = set(answered)
+        return [
+            (unit, DispositionState(code, "I" if invitation_id in counted else None).tally())
+            for invitation_id, (unit, code) in self.approaches.items()
+        ]
 
 
 def answer_text(value: int | float | str) -> str:
@@ -425,15 +585,21 @@ def frequency_tables(tally: UnitTally) -> list[Tree]:
 def satisfaction_shares(tables: Iterable[Tree]) -> list[Tree]:
     """SatisfactionShares: each satisfaction5 question as percentages of its answers (geen
     mening included), rounded half up."""
-    return [
-        {
-            "question_id": t["question_id"],
-            "n": t["n"],
-            "percentages": {k: float(v) for k, v in percentages(t["counts"], SATISFACTION_ORDER).items()},
-        }
-        for t in tables
-        if t["question_type"] == "satisfaction5"
-    ]
+    shares = []
+    for t in tables:
+        if t["question_type"] != "satisfaction5":
+            continue
+        counts = t["counts"]
+        values = [counts.get(k, 0) for k in SATISFACTION_ORDER]
+        total = sum(values)
+        if total > 0 and min(values) >= 0:  # the usual case, in integers (same figures, faster)
+            whole: Mapping[str, float] = dict(
+                zip(SATISFACTION_ORDER, map(float, whole_percentages(values, total)), strict=True)
+            )
+        else:
+            whole = {k: float(v) for k, v in percentages(counts, SATISFACTION_ORDER).items()}
+        shares.append({"question_id": t["question_id"], "n": t["n"], "percentages": whole})
+    return shares
 
 
 def promoter_figures(tally: UnitTally) -> Tree:
@@ -451,13 +617,27 @@ def promoter_figures(tally: UnitTally) -> Tree:
 
 
 def disposition_figures(tally: UnitTally) -> Tree:
-    """Complete = usable, partial = submitted but not usable; refusal, non-contact, other and
-    unknown eligibility stay 0 until the callcentre and the waves report them."""
-    dispositions = Dispositions(complete=tally.usable, partial=tally.partial)
+    """DispositionFigures: complete = usable, partial = submitted but not usable; refusal,
+    non-contact, other and unknown eligibility: the final dispositions of the approached
+    invitations without a counted questionnaire (:func:`final_disposition`)."""
+    dispositions = Dispositions(
+        complete=tally.usable,
+        partial=tally.partial,
+        refusal=tally.refusal,
+        non_contact=tally.non_contact,
+        other=tally.other,
+        unknown_household=tally.unknown_household,
+        unknown_other=tally.unknown_other,
+    )
     rates = aapor_rates(dispositions)
     return {
         "complete": dispositions.complete,
         "partial": dispositions.partial,
+        "refusal": dispositions.refusal,
+        "non_contact": dispositions.non_contact,
+        "other": dispositions.other,
+        "unknown_household": dispositions.unknown_household,
+        "unknown_other": dispositions.unknown_other,
         "rr1": rates.rr1,
         "rr2": rates.rr2,
         "coop1": rates.coop1,
@@ -572,7 +752,13 @@ class StudyFigures:
     def snapshot(
         self, provider_id: str, units: Mapping[UnitKey, UnitTally], as_of: datetime
     ) -> ScoresUpdatedPayload:
-        """One provider's snapshot (``units``: its units; others are ignored)."""
+        """One provider's snapshot (``units``: its units; others are ignored), validated."""
+        return ScoresUpdatedPayload.model_validate(self.snapshot_tree(provider_id, units, as_of))
+
+    def snapshot_tree(self, provider_id: str, units: Mapping[UnitKey, UnitTally], as_of: datetime) -> Tree:
+        """One provider's snapshot as the tree of a :class:`ScoresUpdatedPayload`, not validated:
+        the service serialises it as it is (``snapshot_json``); tests check it validates to the
+        same payload."""
         scheme = self.scheme
         own = {
             k: v
@@ -592,26 +778,25 @@ class StudyFigures:
                 _with_service(same[0], None) if single else unit_figures(None, respondent_type, tally, scheme)
             )
         benchmark_keys = sorted({(k.service_code, k.respondent_type) for k in own})
-        return ScoresUpdatedPayload.model_validate(
-            {
-                "study_id": self.study_id,
-                "provider_id": provider_id,
-                "net_sample": top.net_sample,
-                "completed": top.usable,
-                "response_rate": response_rate(top.usable, top.net_sample),
-                "mean_grade": mean(grades),
-                "grade_sum": float(grades.total),
-                "as_of": as_of,
-                "scheme_id": None if scheme is None else scheme.scheme_id,
-                "headline": headline,
-                "units": list(figures.values()),
-                "totals": totals,
-                "benchmark": [self._benchmark_unit(s, t) for s, t in benchmark_keys]
-                + [self._benchmark_unit(None, t) for t in by_type],
-                "norms": self.norms(own),
-                "relatively_well": self.relatively_well(by_type),
-            }
-        )
+        return {
+            "study_id": self.study_id,
+            "provider_id": provider_id,
+            "net_sample": top.net_sample,
+            "completed": top.usable,
+            "response_rate": response_rate(top.usable, top.net_sample),
+            "mean_grade": mean(grades),
+            "grade_sum": float(grades.total),
+            "as_of": as_of,
+            "scheme_id": None if scheme is None else scheme.scheme_id,
+            "headline": headline,
+            "units": list(figures.values()),
+            "totals": totals,
+            "benchmark": [self._benchmark_unit(s, t) for s, t in benchmark_keys]
+            + [self._benchmark_unit(None, t) for t in by_type],
+            "norms": self.norms(own),
+            "relatively_well": self.relatively_well(by_type),
+            "group_comparisons": [],
+        }
 
     def _unit(self, key: UnitKey, tally: UnitTally) -> Tree:
         version = self._versions.get(key)
@@ -842,3 +1027,80 @@ class ResponseLedger:
 
     def responses(self) -> list[KeptResponse]:
         return [response for _, response in self.kept.values()]
+
+
+# --- UWV jobcoach: grades per jobcoach period -------------------------------------------------
+
+# The two sides of a jobcoach period (seed 001): the werknemer's form and the werkgever's.
+PERIOD_SIDES: tuple[RespondentType, ...] = ("werknemer", "werkgever")
+
+
+def pairs_periods(scheme: Scheme | None) -> bool:
+    """Whether a scheme's snapshots show the grades per jobcoach period (werknemer and werkgever)."""
+    return scheme is not None and set(PERIOD_SIDES) <= set(scheme.respondent_types)
+
+
+def kept_grade(response: KeptResponse) -> Decimal | None:
+    """A kept response's rapportcijfer, as the scoring service keeps it with the response."""
+    questionnaire = find_questionnaire(response.questionnaire_id, response.questionnaire_version)
+    question = "grade" if questionnaire is None else questionnaire.grade_question
+    return None if question is None else grade_value(response.answers.get(question))
+
+
+@dataclass(frozen=True)
+class PeriodFact:
+    """One counted (usable, not withdrawn) questionnaire of a jobcoach period: whose side it is,
+    its rapportcijfer (None when not given) and when it was submitted."""
+
+    period: str  # the pseudonymous key of the jobcoach period (invitations.issued)
+    respondent_type: str
+    grade: Decimal | None
+    submitted_at: datetime
+
+
+def pair_periods(facts: Iterable[PeriodFact]) -> list[Tree]:
+    """The grades per jobcoach period (cijfers per jobcoachperiode), werknemer and werkgever side
+    by side: one row (``PeriodGrades`` as a tree) per period with at least one grade.
+
+    Only the werknemer and werkgever sides count; a side with several questionnaires (a period
+    delivered twice) keeps the earliest submitted one. Rows are ordered by the period's earliest
+    submission, then by key, so the same facts give the same rows in any order.
+    """
+    first: dict[tuple[str, str], PeriodFact] = {}
+    for fact in facts:
+        if fact.respondent_type not in PERIOD_SIDES:
+            continue
+        side = (fact.period, fact.respondent_type)
+        known = first.get(side)
+        if known is None or _submission_order(fact) < _submission_order(known):
+            first[side] = fact
+    rows: dict[str, Tree] = {}
+    started: dict[str, datetime] = {}
+    for (period, respondent_type), fact in first.items():
+        if fact.grade is None:
+            continue
+        row = rows.setdefault(period, {"period": period, "werknemer": None, "werkgever": None})
+        row[respondent_type] = float(fact.grade)
+        started[period] = min(started.get(period, fact.submitted_at), fact.submitted_at)
+    return [rows[p] for p in sorted(rows, key=lambda p: (started[p], p))]
+
+
+def period_facts_of(
+    responses: Mapping[Any, KeptResponse], periods: Mapping[Any, str], submitted_at: Mapping[Any, datetime]
+) -> dict[str, list[PeriodFact]]:
+    """Per provider the period facts of the counted responses (by invitation) that belong to a
+    jobcoach period: what a recompute pairs, from the facts alone."""
+    found: dict[str, list[PeriodFact]] = {}
+    for invitation_id, response in responses.items():
+        period, moment = periods.get(invitation_id), submitted_at.get(invitation_id)
+        if period is None or moment is None or not response.usable:
+            continue
+        fact = PeriodFact(period, response.key.respondent_type, kept_grade(response), moment)
+        found.setdefault(response.key.provider_id, []).append(fact)
+    return found
+
+
+def _submission_order(fact: PeriodFact) -> tuple[datetime, bool, Decimal]:
+    # Ties in submission time (rare) are broken by the grade itself, so the order of the facts
+    # never decides.
+    return (fact.submitted_at, fact.grade is None, fact.grade if fact.grade is not None else ZERO)

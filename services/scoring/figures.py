@@ -75,7 +75,7 @@ class GradeSummary:
                 failing_n += count
             else:
                 passing_total += grade * count
-            histogram[min(10, max(1, int(round_half_up(grade)))) - 1] += count
+            histogram[_histogram_index(grade)] += count
         return cls(n, total, total_sq, failing_n, passing_total, tuple(histogram))
 
     def __add__(self, other: GradeSummary) -> GradeSummary:
@@ -96,6 +96,13 @@ class GradeSummary:
 
     def __sub__(self, other: GradeSummary) -> GradeSummary:
         return self + -other
+
+
+@functools.lru_cache(maxsize=1024)
+def _histogram_index(grade: Decimal) -> int:
+    """The histogram slot of an exact grade (rounded half up to 1..10); the same few values
+    come back in every snapshot, so each is rounded once."""
+    return min(10, max(1, int(round_half_up(grade)))) - 1
 
 
 def mean(s: GradeSummary) -> float | None:
@@ -149,13 +156,20 @@ def grade_distribution(s: GradeSummary) -> dict[int, int]:
 
 def percentages(counts: Mapping[str, int], order: Sequence[str], places: int = 0) -> dict[str, Decimal]:
     """Each category's share of the answers, in ``order``, rounded half up."""
-    total = sum(counts.get(k, 0) for k in order)
+    values = [counts.get(k, 0) for k in order]
+    total = sum(values)
     if not total:
         return {k: ZERO for k in order}
-    if places == 0 and total > 0 and all(counts.get(k, 0) >= 0 for k in order):
-        # Whole percentages in integers: floor(100·c/total + ½) = (200·c + total) // (2·total).
-        return {k: Decimal((200 * counts.get(k, 0) + total) // (2 * total)) for k in order}
-    return {k: round_half_up(100 * Decimal(counts.get(k, 0)) / total, places) for k in order}
+    if places == 0 and total > 0 and min(values) >= 0:
+        return {k: Decimal(v) for k, v in zip(order, whole_percentages(values, total), strict=True)}
+    return {k: round_half_up(100 * Decimal(v) / total, places) for k, v in zip(order, values, strict=True)}
+
+
+def whole_percentages(values: Sequence[int], total: int) -> list[int]:
+    """Each of ``values`` (none negative, ``total`` their positive sum) as a whole percentage,
+    rounded half up, in integers: floor(100·c/total + ½) = (200·c + total) // (2·total)."""
+    twice = 2 * total
+    return [(200 * v + total) // twice for v in values]
 
 
 PromoterClass = Literal["promoter", "passive", "detractor"]

@@ -15,27 +15,36 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Histogram
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from services.scoring import store
 from services.scoring.domain import (
     INVITED,
+    DispositionChange,
+    DispositionLedger,
     KeptResponse,
     ProviderKey,
     ResponseLedger,
     StudyFigures,
+    Tree,
     UnitKey,
     UnitTally,
     aggregate,
+    approach_class,
+    better_disposition,
     figure_differences,
     find_questionnaire,
     grade_value,
+    pair_periods,
+    pairs_periods,
+    period_facts_of,
     providers_in,
     snapshot_tree,
     study_snapshots,
@@ -47,9 +56,16 @@ from services.scoring.fieldwork import ForecastSettings, forecast_study
 from services.scoring.groups import scheme_group_comparisons
 from shared.db import Connection
 from shared.events import (
+    AaporCode,
     Event,
+    InvitationApproached,
+    InvitationApproachedPayload,
     InvitationIssued,
+    InvitationOptedOut,
+    InvitationOptedOutPayload,
     InvitationUndeliverable,
+    InvitationUndeliverablePayload,
+    PeriodGrades,
     ResponseSubmitted,
     ResponseSubmittedPayload,
     ResponseWithdrawn,
@@ -57,7 +73,6 @@ from shared.events import (
     ScoresUpdated,
     ScoresUpdatedPayload,
 )
-from shared.outbox import add_to_outbox
 from shared.questionnaires import load_questionnaire
 from shared.schemes import Scheme, find_scheme
 
@@ -68,29 +83,80 @@ async def count_invitations(conn: Connection, events: list[Event]) -> None:
     keys = await store.record_issued(
         conn, [e.payload for e in issued], {e.payload.invitation_id: e.occurred_at for e in issued}
     )
+    await store.record_jobcoach_periods(conn, [e.payload for e in issued])
     await _apply(conn, aggregate((key, INVITED) for key in keys), events)
 
 
 async def count_undeliverable(conn: Connection, events: list[Event]) -> None:
-    """``invitations.undeliverable``: a counted invitation leaves the net sample."""
+    """``invitations.undeliverable``: a counted invitation leaves the net sample; its
+    disposition is at least UO (AAPOR 3.30, returned undelivered)."""
     bounced = [e.payload for e in events if isinstance(e, InvitationUndeliverable)]
     changed = await store.record_undeliverable(conn, bounced)
-    await _apply(conn, aggregate((key, undeliverable_tally(was)) for key, was in changed), events)
+    contributions = [(key, undeliverable_tally(was)) for key, was in changed]
+    contributions += await _dispositions(conn, [(p.invitation_id, _unit(p), "UO") for p in bounced])
+    await _apply(conn, aggregate(contributions), events)
+
+
+async def count_approaches(conn: Connection, events: list[Event]) -> None:
+    """``invitations.approached``: each approach's AAPOR class (the call's, or sent UH and
+    undeliverable UO) raises its invitation's disposition if it ranks higher."""
+    approached = [e.payload for e in events if isinstance(e, InvitationApproached)]
+    facts = [(p.invitation_id, _unit(p), approach_class(p.outcome, p.aapor)) for p in approached]
+    await _apply(conn, aggregate(await _dispositions(conn, facts)), events)
+
+
+async def count_opt_outs(conn: Connection, events: list[Event]) -> None:
+    """``invitations.opted_out``: an afmelding is a refusal (R)."""
+    opted_out = [e.payload for e in events if isinstance(e, InvitationOptedOut)]
+    facts: list[tuple[uuid.UUID, UnitKey, AaporCode | None]] = [
+        (p.invitation_id, _unit(p), "R") for p in opted_out
+    ]
+    await _apply(conn, aggregate(await _dispositions(conn, facts)), events)
+
+
+def _unit(
+    p: InvitationUndeliverablePayload | InvitationApproachedPayload | InvitationOptedOutPayload,
+) -> UnitKey:
+    return UnitKey(p.study_id, p.provider_id, p.service_code, p.respondent_type)
+
+
+async def _dispositions(
+    conn: Connection, facts: Sequence[tuple[uuid.UUID, UnitKey, AaporCode | None]]
+) -> list[tuple[UnitKey, UnitTally]]:
+    """Merge approach classes into the invitations' dispositions; the tally changes they make."""
+    changes: dict[uuid.UUID, tuple[UnitKey, DispositionChange]] = {}
+    for invitation_id, unit, code in facts:
+        if code is None:
+            continue
+        known = changes.get(invitation_id)
+        best = code if known is None else better_disposition(known[1].approach, code)
+        changes[invitation_id] = (unit if known is None else known[0], DispositionChange(approach=best))
+    return await _disposition_changes(conn, changes)
+
+
+async def _disposition_changes(
+    conn: Connection, changes: Mapping[uuid.UUID, tuple[UnitKey, DispositionChange]]
+) -> list[tuple[UnitKey, UnitTally]]:
+    changed = await store.record_dispositions(conn, changes)
+    return [(unit, after.tally() - before.tally()) for unit, before, after in changed]
 
 
 async def count_responses(conn: Connection, events: list[Event]) -> None:
     """``responses.submitted``: a usable questionnaire counts with its grade and answers, an
-    unusable one as partial."""
+    unusable one as partial; the invitation's disposition becomes I or P."""
     submitted = [e for e in events if isinstance(e, ResponseSubmitted)]
     recorded = await store.record_responses(conn, [(e.payload, grade_of(e.payload)) for e in submitted])
     contributions = []
     counted_at = []
+    answered: dict[uuid.UUID, tuple[UnitKey, DispositionChange]] = {}
     for e in submitted:
         p = e.payload
         if p.response_id in recorded:
             recorded.discard(p.response_id)  # the same response twice in one batch counts once
             contributions.append((unit_of(p), kept(p).tally()))
+            answered[p.invitation_id] = (unit_of(p), DispositionChange(answered="I" if p.usable else "P"))
             counted_at.append(e.occurred_at)
+    contributions += await _disposition_changes(conn, answered)
     await _apply(conn, aggregate(contributions), events)
     observe_scoring_latency(counted_at, datetime.now(UTC))
 
@@ -110,10 +176,15 @@ def observe_scoring_latency(submitted: Sequence[datetime], scored_at: datetime) 
 
 
 async def count_withdrawals(conn: Connection, events: list[Event]) -> None:
-    """``responses.withdrawn``: a counted response is subtracted exactly (its answers erased)."""
+    """``responses.withdrawn``: a counted response is subtracted exactly (its answers erased);
+    its invitation's disposition falls back to what its approaches gave."""
     withdrawn = [e.payload for e in events if isinstance(e, ResponseWithdrawn)]
     taken_out = await store.record_withdrawals(conn, withdrawn)
-    await _apply(conn, aggregate((r.key, -r.tally()) for r in taken_out), events)
+    contributions = [(r.key, -r.tally()) for _, r in taken_out]
+    contributions += await _disposition_changes(
+        conn, {invitation_id: (r.key, DispositionChange(withdrawn=True)) for invitation_id, r in taken_out}
+    )
+    await _apply(conn, aggregate(contributions), events)
 
 
 def unit_of(p: ResponseSubmittedPayload) -> UnitKey:
@@ -135,20 +206,85 @@ async def _apply(conn: Connection, changes: Mapping[UnitKey, UnitTally], events:
     """Add the changes to the aggregates and emit every touched provider's new snapshot."""
     if not changes:
         return
-    await store.add_to_units(conn, changes)
-    snapshots = await snapshots_of(conn, providers_in(changes))
-    correlation = _correlation_by_provider(events)
-    await add_to_outbox(
+    remember_tallies(changes, await store.add_to_units(conn, changes))
+    providers = providers_in(changes)
+    if SNAPSHOTS.holds_back(len(events)):
+        await store.hold_back(conn, providers, SNAPSHOTS.debounce_seconds)
+    else:
+        await emit_snapshots(conn, providers, _correlation_by_provider(events))
+
+
+@dataclass
+class SnapshotPolicy:
+    """When a provider's new figures are published.
+
+    A batch that is not full (the consumer keeps up) publishes one snapshot per touched provider,
+    at once. A full batch (``backlog_from`` events or more: the consumer is behind) publishes
+    none: its providers are held back (``scoring.pending_snapshots``), each due
+    ``debounce_seconds`` after its latest snapshot, and the snapshot loop publishes their figures
+    as they are by then. So under load each provider gets at most one snapshot per interval, the
+    consumer spends its time counting, and the last state is always published (also after a
+    restart: the pending rows are in the database).
+    """
+
+    debounce_seconds: float = 2.0
+    backlog_from: int | None = None  # None: never hold back (handlers called directly)
+    poll_seconds: float = 0.05
+    batch: int = 100
+
+    def holds_back(self, batch_size: int) -> bool:
+        return self.backlog_from is not None and batch_size >= self.backlog_from
+
+
+SNAPSHOTS = SnapshotPolicy()
+
+
+async def emit_snapshots(
+    conn: Connection, providers: Sequence[ProviderKey], correlation: Mapping[ProviderKey, uuid.UUID]
+) -> None:
+    """Put the providers' new snapshots in the outbox."""
+    trees = await snapshot_trees(conn, providers)
+    await store.add_snapshots_to_outbox(
         conn,
-        store.SCHEMA,
         [
-            ScoresUpdated(
-                correlation_id=correlation.get(ProviderKey(s.study_id, s.provider_id), uuid.uuid4()),
-                payload=s,
-            )
-            for s in snapshots
+            snapshot_message(t, correlation.get(ProviderKey(t["study_id"], t["provider_id"]), uuid.uuid4()))
+            for t in trees
         ],
     )
+
+
+async def emit_due_snapshots(conn: Connection) -> int:
+    """The snapshot loop's step: publish the held-back snapshots that are due; returns how many."""
+    providers = await store.take_due_snapshots(conn, SNAPSHOTS.batch, SNAPSHOTS.debounce_seconds)
+    await emit_snapshots(conn, providers, {})
+    return len(providers)
+
+
+_SNAPSHOT_TYPE = ScoresUpdated.model_fields["type"].default
+_SNAPSHOT_VERSION = ScoresUpdated.model_fields["version"].default
+
+
+def snapshot_message(tree: Mapping[str, Any], correlation_id: uuid.UUID) -> store.OutboxMessage:
+    """A ``scores.updated`` event of a snapshot tree, serialised as it is.
+
+    The tree is the service's own computation, so it is not validated again (pydantic
+    validation of hundreds of nested models per snapshot was most of a batch's time); the unit
+    tests check that every kind of snapshot tree validates to the payload the model makes of it.
+    Non-finite floats become null, as pydantic writes them.
+    """
+    event_id = uuid.uuid4()
+    body = to_json(
+        {
+            "event_id": event_id,
+            "type": _SNAPSHOT_TYPE,
+            "version": _SNAPSHOT_VERSION,
+            "occurred_at": datetime.now(UTC),
+            "correlation_id": correlation_id,
+            "payload": tree,
+        },
+        inf_nan_mode="null",
+    )
+    return store.OutboxMessage(event_id, ScoresUpdated.topic, str(tree["provider_id"]), body)
 
 
 class _Recent(OrderedDict[Any, Any]):
@@ -182,8 +318,29 @@ _TALLIES = _Recent(4096)
 _FIGURES = _Recent(4096)
 
 
-async def snapshots_of(conn: Connection, providers: Sequence[ProviderKey]) -> list[ScoresUpdatedPayload]:
-    """New snapshots of these providers: their units beside their studies' benchmarks.
+def remember_tallies(
+    changes: Mapping[UnitKey, UnitTally], versions: Mapping[UnitKey, tuple[uuid.UUID | None, uuid.UUID]]
+) -> None:
+    """Remember each changed unit's tally at its new version: the tally remembered at its previous
+    version (nothing, for a new unit) plus the batch's change. The upsert held the row at that
+    previous version, so this is exactly what the new version holds: the snapshots need not read
+    the unit's grade and answer counts back. A unit whose previous tally is forgotten (another
+    process changed it, or it fell out of memory) is read in full as before."""
+    for key, (previous, version) in versions.items():
+        before = UnitTally() if previous is None else _TALLIES.get((key, previous))
+        if before is not None:
+            _TALLIES[(key, version)] = (before + changes[key]).without_zeros()
+
+
+def forget_remembered() -> None:
+    """Drop every remembered tally and unit figures (tests compare with a read from scratch)."""
+    _TALLIES.clear()
+    _FIGURES.clear()
+
+
+async def snapshot_trees(conn: Connection, providers: Sequence[ProviderKey]) -> list[Tree]:
+    """New snapshots of these providers (as payload trees): their units beside their studies'
+    benchmarks.
 
     Units whose version was seen before come from memory; only the changed ones (and the
     benchmark's, which every batch changes) are read in full.
@@ -214,22 +371,38 @@ async def snapshots_of(conn: Connection, providers: Sequence[ProviderKey]) -> li
             study_id, find_scheme(schemes.get(study_id)), benchmark, versions=versions, memo=_FIGURES
         )
         scheme = find_scheme(schemes.get(study_id))
-        for provider in sorted(p for p in set(providers) if p.study_id == study_id):
-            snapshot = figures.snapshot(provider.provider_id, grouped.get(provider, {}), as_of[provider])
+        in_study = sorted(p for p in set(providers) if p.study_id == study_id)
+        periods = await _periods(conn, study_id, [p.provider_id for p in in_study], scheme)
+        for provider in in_study:
+            tree = figures.snapshot_tree(provider.provider_id, grouped.get(provider, {}), as_of[provider])
             if scheme is not None and scheme.group_by:
-                snapshot = await _with_group_comparisons(conn, snapshot, scheme)
-            snapshots.append(snapshot)
+                tree["group_comparisons"] = await _group_comparisons(conn, provider, scheme)
+            if provider.provider_id in periods:
+                tree["periods"] = periods[provider.provider_id]
+            snapshots.append(tree)
+            # A snapshot is milliseconds of CPU: let the consumers' heartbeats and the relay run
+            # between them, or a batch of hundreds blocks the loop until the group rebalances.
+            await asyncio.sleep(0)
     return snapshots
 
 
-async def _with_group_comparisons(
-    conn: Connection, snapshot: ScoresUpdatedPayload, scheme: Scheme
-) -> ScoresUpdatedPayload:
+async def _periods(
+    conn: Connection, study_id: str, provider_ids: Sequence[str], scheme: Scheme | None
+) -> dict[str, list[Tree]]:
+    """UWV jobcoach: per provider the grades per jobcoach period (pair_periods), from the kept facts."""
+    if not pairs_periods(scheme) or not provider_ids:
+        return {}
+    facts = await store.period_facts(conn, study_id, provider_ids)
+    return {provider_id: pair_periods(facts.get(provider_id, [])) for provider_id in provider_ids}
+
+
+async def _group_comparisons(
+    conn: Connection, provider: ProviderKey, scheme: Scheme
+) -> list[dict[str, object]]:
     """Staff survey: the groups compared on every question (significant differences only)."""
-    answers = await store.usable_answers(conn, snapshot.study_id, snapshot.provider_id)
+    answers = await store.usable_answers(conn, provider.study_id, provider.provider_id)
     questionnaire = load_questionnaire(scheme.questionnaire_id(scheme.respondent_types[0]))
-    analyses = scheme_group_comparisons(scheme, questionnaire, answers)
-    return ScoresUpdatedPayload.model_validate({**snapshot.model_dump(), "group_comparisons": analyses})
+    return scheme_group_comparisons(scheme, questionnaire, answers)
 
 
 async def study_scores(conn: Connection, study_id: str) -> list[ScoresUpdatedPayload]:
@@ -237,9 +410,18 @@ async def study_scores(conn: Connection, study_id: str) -> list[ScoresUpdatedPay
     kept_units = await store.study_units(conn, study_id)
     moments = await store.latest_snapshot_moments(conn, study_id)
     schemes = await store.schemes_of(conn, [study_id])
-    snapshots = study_snapshots(study_id, find_scheme(schemes.get(study_id)), kept_units.tallies, _EPOCH)
+    scheme = find_scheme(schemes.get(study_id))
+    snapshots = study_snapshots(study_id, scheme, kept_units.tallies, _EPOCH)
+    periods = await _periods(conn, study_id, sorted(p.provider_id for p in snapshots), scheme)
     return [
-        s.model_copy(update={"as_of": moments.get(p.provider_id, s.as_of)})
+        s.model_copy(
+            update={"as_of": moments.get(p.provider_id, s.as_of)}
+            | (
+                {"periods": tuple(PeriodGrades.model_validate(t) for t in periods[p.provider_id])}
+                if p.provider_id in periods
+                else {}
+            )
+        )
         for p, s in sorted(snapshots.items())
     ]
 
@@ -270,24 +452,41 @@ class Recomputed:
         return not self.differences
 
 
-async def recompute_study(
-    conn: Connection, study_id: str, responses: Sequence[KeptResponse] | None = None
-) -> Recomputed:
+@dataclass
+class FileFacts:
+    """A study's facts from a JSON Lines file: the responses that count (by invitation) and,
+    when the file holds any, the approaches' dispositions."""
+
+    responses: dict[Any, KeptResponse]
+    dispositions: DispositionLedger | None = None
+    submitted_at: dict[Any, datetime] = field(default_factory=dict)  # of each kept response, by invitation
+
+
+async def recompute_study(conn: Connection, study_id: str, facts: FileFacts | None = None) -> Recomputed:
     """Every figure of a study from its facts alone, compared with the incremental state.
 
     The net sample always comes from the kept invitations; the responses from the kept ones,
-    or from ``responses`` (a JSON Lines file, :func:`responses_from_lines`). Aggregates,
-    the exact grade sums and every provider's snapshot figures are compared.
+    or from ``facts`` (a JSON Lines file, :func:`facts_from_lines`); the approach dispositions
+    from the file when it has any, else the kept ones. Aggregates, the exact grade sums and
+    every provider's snapshot figures are compared.
     """
     invitations = await store.invitation_counts(conn, study_id)
-    if responses is None:
-        responses = await store.kept_responses(conn, study_id)
-    facts: list[tuple[UnitKey, UnitTally]] = [
-        (key, UnitTally(invited=invited, undeliverable=undeliverable))
-        for key, (invited, undeliverable) in invitations.items()
-    ]
-    facts += [(r.key, r.tally()) for r in responses]
-    recomputed = aggregate(facts)
+    responses = dict(await store.kept_responses(conn, study_id)) if facts is None else facts.responses
+    ledger = facts.dispositions if facts is not None else None
+    if ledger is None:
+        ledger = DispositionLedger()
+        for invitation_id, unit, code in await store.approach_classes(conn, study_id):
+            ledger.approach(invitation_id, unit, code)  # type: ignore[arg-type]  # stored AAPOR codes
+    recomputed = aggregate(
+        [
+            *(
+                (key, UnitTally(invited=invited, undeliverable=undeliverable))
+                for key, (invited, undeliverable) in invitations.items()
+            ),
+            *((r.key, r.tally()) for r in responses.values()),
+            *ledger.tallies(responses),
+        ]
+    )
     kept_units = await store.study_units(conn, study_id)
     differences = tally_differences(recomputed, kept_units.tallies)
     differences += _grade_sum_differences(kept_units)
@@ -301,7 +500,35 @@ async def recompute_study(
             f"{provider.provider_id}: {line}"
             for line in figure_differences(snapshot_tree(expected[provider]), snapshot_tree(actual[provider]))
         ]
+    if pairs_periods(scheme):
+        submitted_at = (
+            facts.submitted_at if facts is not None else await store.submitted_times(conn, study_id)
+        )
+        differences += await _period_differences(conn, study_id, responses, submitted_at, providers)
     return Recomputed(study_id, len(providers), len(responses), differences)
+
+
+async def _period_differences(
+    conn: Connection,
+    study_id: str,
+    responses: Mapping[Any, KeptResponse],
+    submitted_at: Mapping[Any, datetime],
+    providers: Iterable[ProviderKey],
+) -> list[str]:
+    """UWV jobcoach: the periods paired from the facts (the file's, or the kept responses with
+    their answers) against the periods a snapshot shows (the kept grades per period)."""
+    ids = sorted(p.provider_id for p in providers)
+    expected_facts = period_facts_of(
+        responses, await store.jobcoach_period_keys(conn, study_id), submitted_at
+    )
+    actual_facts = await store.period_facts(conn, study_id, ids)
+    lines = []
+    for provider_id in ids:
+        expected = pair_periods(expected_facts.get(provider_id, []))
+        actual = pair_periods(actual_facts.get(provider_id, []))
+        if expected != actual:
+            lines.append(f"{provider_id}: jobcoach periods {actual} differ from the recomputed {expected}")
+    return lines
 
 
 def _grade_sum_differences(kept_units: store.KeptUnits) -> list[str]:
@@ -319,48 +546,90 @@ def _grade_sum_differences(kept_units: store.KeptUnits) -> list[str]:
 
 
 class ResponseLineError(ValueError):
-    """A line of a responses file that is not a response, a withdrawal or such an event."""
+    """A line of a facts file that is not a response, a withdrawal, an approach, an opt-out,
+    an undeliverable invitation or such an event."""
 
 
-def responses_from_lines(study_id: str, lines: Iterable[str]) -> list[KeptResponse]:
-    """The responses that count in a study from a JSON Lines file (format in the README).
+LineItem = (
+    ResponseSubmittedPayload
+    | ResponseWithdrawnPayload
+    | InvitationApproachedPayload
+    | InvitationOptedOutPayload
+    | InvitationUndeliverablePayload
+)
+_LINE_TYPES: dict[str, type[LineItem]] = {
+    "responses.submitted": ResponseSubmittedPayload,
+    "responses.withdrawn": ResponseWithdrawnPayload,
+    "invitations.approached": InvitationApproachedPayload,
+    "invitations.opted_out": InvitationOptedOutPayload,
+    "invitations.undeliverable": InvitationUndeliverablePayload,
+}
 
-    Each line is a ``responses.submitted`` payload, a ``responses.withdrawn`` payload, or
-    either event's whole envelope as on the topic. Lines of other studies are skipped; the
-    service's rules apply in file order (one final response per invitation, a withdrawal takes
-    its response out wherever it stands).
+
+def facts_from_lines(study_id: str, lines: Iterable[str]) -> FileFacts:
+    """A study's facts from a JSON Lines file (format in the README).
+
+    Each line is a payload (or the whole envelope as on the topic) of ``responses.submitted``,
+    ``responses.withdrawn``, ``invitations.approached``, ``invitations.opted_out`` or
+    ``invitations.undeliverable``. Lines of other studies are skipped; the service's rules
+    apply (one final response per invitation, a withdrawal takes its response out wherever it
+    stands, an invitation's disposition is the best its approaches gave, in any order).
     """
     ledger = ResponseLedger()
+    dispositions: DispositionLedger | None = None
+    submitted_at: dict[Any, datetime] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            item = _response_line(json.loads(line))
+            item = _line_item(json.loads(line))
         except (ValueError, ValidationError) as exc:
             raise ResponseLineError(f"line {number}: {exc}") from exc
         if item.study_id != study_id:
             continue
         if isinstance(item, ResponseSubmittedPayload):
-            ledger.submit(item.response_id, item.invitation_id, kept(item))
-        else:
+            if ledger.submit(item.response_id, item.invitation_id, kept(item)):
+                submitted_at[item.invitation_id] = item.submitted_at
+        elif isinstance(item, ResponseWithdrawnPayload):
             ledger.withdraw(item.response_id, item.invitation_id)
-    return ledger.responses()
+        else:
+            dispositions = dispositions or DispositionLedger()
+            dispositions.approach(item.invitation_id, _unit(item), _line_class(item))
+    kept_responses = {i: response for i, (_, response) in ledger.kept.items()}
+    return FileFacts(kept_responses, dispositions, {i: submitted_at[i] for i in kept_responses})
 
 
-def _response_line(data: Any) -> ResponseSubmittedPayload | ResponseWithdrawnPayload:
+def responses_from_lines(study_id: str, lines: Iterable[str]) -> list[KeptResponse]:
+    """The responses that count in a study from a JSON Lines file (:func:`facts_from_lines`)."""
+    return list(facts_from_lines(study_id, lines).responses.values())
+
+
+def _line_class(
+    item: InvitationApproachedPayload | InvitationOptedOutPayload | InvitationUndeliverablePayload,
+) -> AaporCode | None:
+    if isinstance(item, InvitationApproachedPayload):
+        return approach_class(item.outcome, item.aapor)
+    return "R" if isinstance(item, InvitationOptedOutPayload) else "UO"
+
+
+def _line_item(data: Any) -> LineItem:
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     kind = data.get("type")
     if kind is not None:
-        payload = data.get("payload")
-        if kind == "responses.submitted":
-            return ResponseSubmittedPayload.model_validate(payload)
-        if kind == "responses.withdrawn":
-            return ResponseWithdrawnPayload.model_validate(payload)
-        raise ValueError(f"event type {kind!r} is no response")
+        model = _LINE_TYPES.get(kind)
+        if model is None:
+            raise ValueError(f"event type {kind!r} is no response, approach, opt-out or undeliverable")
+        return model.model_validate(data.get("payload"))
     if "answers" in data:
         return ResponseSubmittedPayload.model_validate(data)
-    return ResponseWithdrawnPayload.model_validate(data)
+    if "response_id" in data:
+        return ResponseWithdrawnPayload.model_validate(data)
+    if "outcome" in data:
+        return InvitationApproachedPayload.model_validate(data)
+    if "reason" in data:
+        return InvitationUndeliverablePayload.model_validate(data)
+    return InvitationOptedOutPayload.model_validate(data)
 
 
 # --- fieldwork status -----------------------------------------------------------------------

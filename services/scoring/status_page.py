@@ -7,6 +7,7 @@ are marked in text as well as colour. No JavaScript; ids and figures only, never
 
 from __future__ import annotations
 
+import uuid
 from html import escape
 from typing import Any
 
@@ -99,7 +100,28 @@ def _table(status: dict[str, Any]) -> str:
     return f"<table><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def render(status: dict[str, Any]) -> str:
+def action_form(status: dict[str, Any], invitations_url: str) -> str:
+    """The one action for flagged providers: an extra reminder or phone round, sent by the
+    invitations service (it holds the waves and the contact details). The form carries a fresh
+    wave key, so submitting it twice (a double click, a reload) approaches nobody twice; the
+    operator types the admin key, which this page never holds."""
+    flagged = ",".join(status["flagged"])
+    if not flagged:
+        return "<p>No provider is heading below the requirement: no extra wave to send.</p>"
+    action = f"{invitations_url.rstrip('/')}/ops/studies/{escape(status['study_id'])}/extra-waves"
+    return f"""<form id="extra-wave" method="post" action="{escape(action, quote=True)}">
+<fieldset><legend>Extra wave for the flagged providers (non-respondents whose own plan is over)</legend>
+<p><label><input type="radio" name="kind" value="reminder" checked> extra reminder
+(email, or a letter where email does not reach)</label>
+<label><input type="radio" name="kind" value="phone"> phone round
+(providers with the phone option)</label></p>
+<p><label>Providers <input name="providers" size="60" value="{escape(flagged, quote=True)}"></label></p>
+<p><label>Admin key <input type="password" name="api_key" autocomplete="off" required></label></p>
+<input type="hidden" name="wave_key" value="ops-{uuid.uuid4().hex}">
+<button type="submit">Send extra wave</button></fieldset></form>"""
+
+
+def render(status: dict[str, Any], *, invitations_url: str | None = None, pipeline: str = "") -> str:
     study = escape(status["study_id"])
     requirement = status["requirement"]
     rule = (
@@ -120,6 +142,7 @@ table {{ border-collapse: collapse; margin-top: 1rem; }}
 th, td {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
 th:first-child, td:first-child, td:nth-child(2) {{ text-align: left; }}
 tr.flagged td {{ background: #fdecea; font-weight: bold; }}
+fieldset {{ margin-top: 1rem; max-width: 60rem; }}
 </style></head>
 <body>
 <h1>Fieldwork status: {study}</h1>
@@ -130,5 +153,7 @@ study: median delay {curve["median_delay_days"]:.1f} days. As of {escape(status[
 <p>Dark bar: response so far; light bar: forecast; black mark: requirement.</p>
 {chart(status)}
 {_table(status)}
+{action_form(status, invitations_url) if invitations_url else ""}
+{"<h2>Pipeline</h2>" + pipeline if pipeline else ""}
 </body></html>
 """

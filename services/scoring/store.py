@@ -15,7 +15,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.scoring.domain import ALL_PROVIDERS, KeptResponse, ProviderKey, UnitKey, UnitTally
+from services.scoring.domain import (
+    ALL_PROVIDERS,
+    DispositionChange,
+    DispositionState,
+    KeptResponse,
+    PeriodFact,
+    ProviderKey,
+    UnitKey,
+    UnitTally,
+)
 from services.scoring.fieldwork import ProviderFieldwork
 from shared.db import Connection
 from shared.events import (
@@ -146,8 +155,9 @@ async def record_responses(
 
 async def record_withdrawals(
     conn: Connection, withdrawals: Sequence[ResponseWithdrawnPayload]
-) -> list[KeptResponse]:
-    """Mark responses withdrawn and erase their answers; returns the ones that were counted.
+) -> list[tuple[uuid.UUID, KeptResponse]]:
+    """Mark responses withdrawn and erase their answers; returns the ones that were counted
+    (with their invitation).
 
     A withdrawal that overtakes its response leaves a tombstone (ids only), so the response is
     never counted when it comes. A second withdrawal, or one of a response that was never
@@ -162,8 +172,8 @@ async def record_withdrawals(
         SELECT u.*, now() FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u
         ON CONFLICT (invitation_id) DO UPDATE SET withdrawn_at = now()
             WHERE r.withdrawn_at IS NULL AND r.response_id = EXCLUDED.response_id
-        RETURNING response_id, study_id, provider_id, service_code, respondent_type, questionnaire_id,
-                  questionnaire_version, usable, answers, xmax <> 0 AS was_kept
+        RETURNING response_id, invitation_id, study_id, provider_id, service_code, respondent_type,
+                  questionnaire_id, questionnaire_version, usable, answers, xmax <> 0 AS was_kept
         """,
         [p.response_id for p in rows],
         [p.invitation_id for p in rows],
@@ -176,7 +186,7 @@ async def record_withdrawals(
             "UPDATE scoring.responses SET answers = NULL, grade = NULL WHERE response_id = ANY($1::uuid[])",
             sorted(r["response_id"] for r in kept),
         )
-    return [_stored_response(r) for r in kept]
+    return [(r["invitation_id"], _stored_response(r)) for r in kept]
 
 
 def _stored_response(record: Any) -> KeptResponse:
@@ -189,22 +199,73 @@ def _stored_response(record: Any) -> KeptResponse:
     )
 
 
+async def record_dispositions(
+    conn: Connection, changes: Mapping[uuid.UUID, tuple[UnitKey, DispositionChange]]
+) -> list[tuple[UnitKey, DispositionState, DispositionState]]:
+    """Apply each invitation's disposition news; returns (unit, before, after) of each one whose
+    state changed.
+
+    One upsert locks every row of the batch (sorted by invitation id) and returns its current
+    state (a new row: nothing known), so concurrent batches on the same invitation (an approach
+    and a response) follow each other; then the changed rows are written. The unit is the one
+    the first fact about the invitation named.
+    """
+    ids = sorted(changes)
+    if not ids:
+        return []
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.dispositions AS d
+            (invitation_id, study_id, provider_id, service_code, respondent_type)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+        ON CONFLICT (invitation_id) DO UPDATE SET approach = d.approach
+        RETURNING invitation_id, study_id, provider_id, service_code, respondent_type, approach, answered
+        """,
+        ids,
+        *_key_columns(changes[i][0] for i in ids),
+    )
+    changed = []
+    for r in records:
+        before = DispositionState(r["approach"], r["answered"])
+        after = changes[r["invitation_id"]][1].applied_to(before)
+        if after != before:
+            changed.append((r["invitation_id"], _unit(r), before, after))
+    if changed:
+        await conn.execute(
+            """
+            UPDATE scoring.dispositions d SET approach = u.approach, answered = u.answered
+            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u (invitation_id, approach, answered)
+            WHERE d.invitation_id = u.invitation_id
+            """,
+            [c[0] for c in changed],
+            [c[3].approach for c in changed],
+            [c[3].answered for c in changed],
+        )
+    return [(unit, before, after) for _, unit, before, after in changed]
+
+
 # --- aggregates ----------------------------------------------------------------------------
 
 
-async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -> None:
-    """Add a batch's aggregated changes: one upsert per table, rows in key order."""
+async def add_to_units(
+    conn: Connection, changes: Mapping[UnitKey, UnitTally]
+) -> dict[UnitKey, tuple[uuid.UUID | None, uuid.UUID]]:
+    """Add a batch's aggregated changes: one upsert per table, rows in key order. Returns each
+    unit's version before (None: the unit is new) and after the change; the unit's row stays
+    locked until the commit, so the change is exactly the step from the one to the other."""
     keys = sorted(changes)
     if not keys:
-        return
-    await conn.execute(
+        return {}
+    records = await conn.fetch(
         """
         INSERT INTO scoring.units AS t
             (study_id, provider_id, service_code, respondent_type, invited, undeliverable, usable,
-             partial, promoters, passives, detractors, grade_n, grade_sum, grade_sumsq)
+             partial, promoters, passives, detractors, grade_n, grade_sum, grade_sumsq,
+             refusal, non_contact, other, unknown_household, unknown_other)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[],
                              $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[],
-                             $13::numeric[], $14::numeric[])
+                             $13::numeric[], $14::numeric[], $15::int[], $16::int[], $17::int[],
+                             $18::int[], $19::int[])
         ON CONFLICT (study_id, provider_id, service_code, respondent_type) DO UPDATE SET
             invited = t.invited + EXCLUDED.invited,
             undeliverable = t.undeliverable + EXCLUDED.undeliverable,
@@ -216,7 +277,14 @@ async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -
             grade_n = t.grade_n + EXCLUDED.grade_n,
             grade_sum = t.grade_sum + EXCLUDED.grade_sum,
             grade_sumsq = t.grade_sumsq + EXCLUDED.grade_sumsq,
+            refusal = t.refusal + EXCLUDED.refusal,
+            non_contact = t.non_contact + EXCLUDED.non_contact,
+            other = t.other + EXCLUDED.other,
+            unknown_household = t.unknown_household + EXCLUDED.unknown_household,
+            unknown_other = t.unknown_other + EXCLUDED.unknown_other,
+            previous_version = t.version,
             version = gen_random_uuid()
+        RETURNING study_id, provider_id, service_code, respondent_type, previous_version, version
         """,
         *_key_columns(keys),
         [changes[k].invited for k in keys],
@@ -229,8 +297,14 @@ async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -
         [changes[k].grade_n for k in keys],
         [changes[k].grade_sum for k in keys],
         [changes[k].grade_sumsq for k in keys],
+        [changes[k].refusal for k in keys],
+        [changes[k].non_contact for k in keys],
+        [changes[k].other for k in keys],
+        [changes[k].unknown_household for k in keys],
+        [changes[k].unknown_other for k in keys],
     )
-    grades = sorted((k, g, c) for k in keys for g, c in changes[k].grades.items() if c)
+    # Rows in key order: the keys are sorted once, each unit's own rows by their plain values.
+    grades = [(k, g, c) for k in keys for g, c in sorted(changes[k].grades.items()) if c]
     if grades:
         await conn.execute(
             """
@@ -243,13 +317,13 @@ async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -
             [g for _, g, _ in grades],
             [c for _, _, c in grades],
         )
-    answers = sorted(
+    answers = [
         (k, question, answer, count, changes[k].question_types.get(question, "unknown"))
         for k in keys
-        for question, counts in changes[k].answers.items()
-        for answer, count in counts.items()
+        for question, counts in sorted(changes[k].answers.items())
+        for answer, count in sorted(counts.items())
         if count
-    )
+    ]
     if answers:
         await conn.execute(
             """
@@ -265,6 +339,7 @@ async def add_to_units(conn: Connection, changes: Mapping[UnitKey, UnitTally]) -
             [a[3] for a in answers],
             [a[4] for a in answers],
         )
+    return {_unit(r): (r["previous_version"], r["version"]) for r in records}
 
 
 def _key_columns(keys: Iterable[UnitKey]) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -275,6 +350,32 @@ def _key_columns(keys: Iterable[UnitKey]) -> tuple[list[str], list[str], list[st
         [k.service_code for k in listed],
         [k.respondent_type for k in listed],
     )
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An event already serialised, for the outbox (the relay publishes it as it is)."""
+
+    event_id: uuid.UUID
+    topic: str
+    key: str
+    body: bytes
+
+
+async def add_snapshots_to_outbox(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Record serialised events in this service's outbox, in order (many at once by COPY)."""
+    rows = [(m.event_id, m.topic, m.key, m.body) for m in messages]
+    if len(rows) >= _COPY_FROM:
+        await conn.copy_records_to_table(
+            "outbox", schema_name=SCHEMA, columns=["event_id", "topic", "message_key", "body"], records=rows
+        )
+    elif rows:
+        await conn.executemany(
+            "INSERT INTO scoring.outbox (event_id, topic, message_key, body) VALUES ($1, $2, $3, $4)", rows
+        )
+
+
+_COPY_FROM = 100
 
 
 async def stamp_snapshots(conn: Connection, providers: Sequence[ProviderKey]) -> dict[ProviderKey, datetime]:
@@ -293,6 +394,74 @@ async def stamp_snapshots(conn: Connection, providers: Sequence[ProviderKey]) ->
         [k.provider_id for k in keys],
     )
     return {ProviderKey(r["study_id"], r["provider_id"]): r["as_of"] for r in records}
+
+
+async def hold_back(conn: Connection, providers: Sequence[ProviderKey], interval_seconds: float) -> None:
+    """Keep these providers' snapshots pending, each due ``interval_seconds`` after its latest
+    one (at once when it has none or that is longer ago); an earlier due moment stays."""
+    keys = sorted(set(providers))
+    if not keys:
+        return
+    await conn.execute(
+        """
+        INSERT INTO scoring.pending_snapshots AS p (study_id, provider_id, due_at)
+        SELECT k.study_id, k.provider_id,
+               greatest(clock_timestamp(), coalesce(s.as_of + make_interval(secs => $3), clock_timestamp()))
+        FROM unnest($1::text[], $2::text[]) AS k (study_id, provider_id)
+        LEFT JOIN scoring.snapshots s USING (study_id, provider_id)
+        ORDER BY k.study_id, k.provider_id
+        ON CONFLICT (study_id, provider_id) DO UPDATE SET due_at = least(p.due_at, EXCLUDED.due_at)
+        """,
+        [k.study_id for k in keys],
+        [k.provider_id for k in keys],
+        interval_seconds,
+    )
+
+
+async def take_due_snapshots(conn: Connection, limit: int, interval_seconds: float) -> list[ProviderKey]:
+    """Take the pending snapshots that are due, oldest first (concurrent takers skip each other's
+    rows). One whose provider got a snapshot within the interval after all (a batch that held it
+    back did not yet see that snapshot committed) is put back, due when its interval ends."""
+    taken = await conn.fetch(
+        """
+        DELETE FROM scoring.pending_snapshots WHERE (study_id, provider_id) IN (
+            SELECT study_id, provider_id FROM scoring.pending_snapshots
+            WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        RETURNING study_id, provider_id
+        """,
+        limit,
+    )
+    if not taken:
+        return []
+    early = await conn.fetch(
+        """
+        SELECT study_id, provider_id, as_of + make_interval(secs => $3) AS due_at FROM scoring.snapshots
+        WHERE (study_id, provider_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+          AND as_of + make_interval(secs => $3) > clock_timestamp()
+        ORDER BY study_id, provider_id
+        """,
+        [r["study_id"] for r in taken],
+        [r["provider_id"] for r in taken],
+        interval_seconds,
+    )
+    if early:
+        await conn.execute(
+            """
+            INSERT INTO scoring.pending_snapshots AS p (study_id, provider_id, due_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+            ON CONFLICT (study_id, provider_id) DO UPDATE SET due_at = least(p.due_at, EXCLUDED.due_at)
+            """,
+            [r["study_id"] for r in early],
+            [r["provider_id"] for r in early],
+            [r["due_at"] for r in early],
+        )
+    put_back = {(r["study_id"], r["provider_id"]) for r in early}
+    return sorted(
+        ProviderKey(r["study_id"], r["provider_id"])
+        for r in taken
+        if (r["study_id"], r["provider_id"]) not in put_back
+    )
 
 
 async def latest_snapshot_moments(conn: Connection, study_id: str) -> dict[str, datetime]:
@@ -386,14 +555,80 @@ async def _details(conn: Connection, where: str, args: Sequence[Any]) -> dict[Un
         f" FROM scoring.unit_answers WHERE {where} AND n <> 0",
         *args,
     )
-    tallies: dict[UnitKey, UnitTally] = {}
+    # Rows come in the thousands: one tally per unit, looked up by the row's plain key values.
+    by_row: dict[tuple[str, str, str, str], UnitTally] = {}
+
+    def tally_of(r: Any) -> UnitTally:
+        row_key = (r["study_id"], r["provider_id"], r["service_code"], r["respondent_type"])
+        tally = by_row.get(row_key)
+        if tally is None:
+            tally = by_row[row_key] = UnitTally()
+        return tally
+
     for r in grades:
-        tallies.setdefault(_unit(r), UnitTally()).grades[r["grade"]] = r["n"]
+        tally_of(r).grades[r["grade"]] = r["n"]
     for r in answers:
-        tally = tallies.setdefault(_unit(r), UnitTally())
-        tally.answers.setdefault(r["question_id"], {})[r["answer"]] = r["n"]
-        tally.question_types[r["question_id"]] = r["question_type"]
-    return tallies
+        tally = tally_of(r)
+        counts = tally.answers.get(r["question_id"])
+        if counts is None:
+            counts = tally.answers[r["question_id"]] = {}
+            tally.question_types[r["question_id"]] = r["question_type"]
+        counts[r["answer"]] = r["n"]
+    return {UnitKey(*row_key): tally for row_key, tally in by_row.items()}
+
+
+# --- UWV jobcoach: periods ------------------------------------------------------------------
+
+
+async def record_jobcoach_periods(conn: Connection, issued: Sequence[InvitationIssuedPayload]) -> None:
+    """Keep the jobcoach period key of each invitation that carries one (a redelivery changes
+    nothing)."""
+    rows = sorted(
+        {p.invitation_id: p for p in issued if p.jobcoach_period is not None}.values(),
+        key=lambda p: p.invitation_id,
+    )
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO scoring.jobcoach_periods (invitation_id, study_id, provider_id, period)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+        ON CONFLICT (invitation_id) DO NOTHING
+        """,
+        [p.invitation_id for p in rows],
+        [p.study_id for p in rows],
+        [p.provider_id for p in rows],
+        [p.jobcoach_period for p in rows],
+    )
+
+
+async def period_facts(
+    conn: Connection, study_id: str, provider_ids: Sequence[str]
+) -> dict[str, list[PeriodFact]]:
+    """Per provider every counted (usable, not withdrawn) questionnaire of a jobcoach period."""
+    records = await conn.fetch(
+        """
+        SELECT p.provider_id, p.period, r.respondent_type, r.grade, r.submitted_at
+        FROM scoring.jobcoach_periods p JOIN scoring.responses r USING (invitation_id)
+        WHERE p.study_id = $1 AND p.provider_id = ANY($2::text[]) AND r.usable AND r.withdrawn_at IS NULL
+        ORDER BY p.provider_id, r.submitted_at, p.period
+        """,
+        study_id,
+        list(provider_ids),
+    )
+    found: dict[str, list[PeriodFact]] = {}
+    for r in records:
+        fact = PeriodFact(r["period"], r["respondent_type"], r["grade"], r["submitted_at"])
+        found.setdefault(r["provider_id"], []).append(fact)
+    return found
+
+
+async def jobcoach_period_keys(conn: Connection, study_id: str) -> dict[uuid.UUID, str]:
+    """Invitation → jobcoach period key, for a recompute from a JSON Lines file."""
+    records = await conn.fetch(
+        "SELECT invitation_id, period FROM scoring.jobcoach_periods WHERE study_id = $1", study_id
+    )
+    return {r["invitation_id"]: r["period"] for r in records}
 
 
 # --- recompute: the facts ---------------------------------------------------------------------
@@ -413,18 +648,41 @@ async def invitation_counts(conn: Connection, study_id: str) -> dict[UnitKey, tu
     return {_unit(r): (r["invited"], r["undeliverable"]) for r in records}
 
 
-async def kept_responses(conn: Connection, study_id: str) -> list[KeptResponse]:
-    """Every response of a study that counts: kept and not withdrawn."""
+async def kept_responses(conn: Connection, study_id: str) -> list[tuple[uuid.UUID, KeptResponse]]:
+    """Every response of a study that counts (kept and not withdrawn), with its invitation."""
     records = await conn.fetch(
         """
-        SELECT study_id, provider_id, service_code, respondent_type, questionnaire_id,
+        SELECT invitation_id, study_id, provider_id, service_code, respondent_type, questionnaire_id,
                questionnaire_version, usable, answers
         FROM scoring.responses WHERE study_id = $1 AND withdrawn_at IS NULL
         ORDER BY invitation_id
         """,
         study_id,
     )
-    return [_stored_response(r) for r in records]
+    return [(r["invitation_id"], _stored_response(r)) for r in records]
+
+
+async def submitted_times(conn: Connection, study_id: str) -> dict[uuid.UUID, datetime]:
+    """When each kept (not withdrawn) response of a study was submitted, by invitation."""
+    records = await conn.fetch(
+        "SELECT invitation_id, submitted_at FROM scoring.responses"
+        " WHERE study_id = $1 AND withdrawn_at IS NULL",
+        study_id,
+    )
+    return {r["invitation_id"]: r["submitted_at"] for r in records}
+
+
+async def approach_classes(conn: Connection, study_id: str) -> list[tuple[uuid.UUID, UnitKey, str]]:
+    """Every approached invitation of a study with the best class its approaches gave."""
+    records = await conn.fetch(
+        """
+        SELECT invitation_id, study_id, provider_id, service_code, respondent_type, approach
+        FROM scoring.dispositions WHERE study_id = $1 AND approach IS NOT NULL
+        ORDER BY invitation_id
+        """,
+        study_id,
+    )
+    return [(r["invitation_id"], _unit(r), r["approach"]) for r in records]
 
 
 def benchmark_of(study_id: str) -> ProviderKey:

@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 from services.invitations import app as invitations
 from shared.events import Topics
 from shared.runtime import ServiceRuntime
+from shared.tokens import token_hash
 from tests.conftest import MakeSettings
 from tevreden import cli
 
@@ -156,6 +157,43 @@ async def test_a_jobcoach_enrolment_runs_a_year_from_the_recognition_date(
         )
     assert enrolment.status_code == 201, enrolment.text
     assert (enrolment.json()["period_start"], enrolment.json()["period_end"]) == ("2026-04-15", "2027-04-14")
+
+
+async def test_a_jobcoach_period_travels_as_one_pseudonymous_key_for_werknemer_and_werkgever(
+    service: ServiceRuntime, panel: Panel
+) -> None:
+    study_id = f"jc-{uuid.uuid4().hex[:8]}"
+    async with panel.http() as http:
+        study = {"study_id": study_id, "name": "Jobcoach 2026", "scheme_id": "uwv-jobcoach", "year": 2026}
+        (await http.post("/api/studies", json=study, headers=ADMIN)).raise_for_status()
+        enrolment = {"provider_id": panel.a, "recognition_date": "2019-04-15"}
+        (
+            await http.post(f"/api/studies/{study_id}/enrolments", json=enrolment, headers=ADMIN)
+        ).raise_for_status()
+    panel.study_id = study_id
+    csv = (
+        "client_ref,email,respondent_type,organisation,jobcoach_period\n"
+        "W1,w@x.nl,werknemer,,TRAJECT-0417\nG1,g@x.nl,werkgever,Bakkerij,TRAJECT-0417\n"
+        "W2,v@x.nl,werknemer,,\n"
+    )
+
+    response = await panel.deliver(panel.a, csv)
+
+    assert response.status_code == 201, response.text
+    bodies = await panel.fetchval(
+        "SELECT json_agg(convert_from(body, 'UTF8')::json -> 'payload') FROM invitations.outbox"
+        " WHERE topic = 'invitations.issued'"
+        " AND convert_from(body, 'UTF8')::json -> 'payload' ->> 'study_id' = $1",
+        study_id,
+    )
+    keys = sorted((p["respondent_type"], p["jobcoach_period"] or "") for p in json.loads(bodies))
+    assert [(kind, len(key)) for kind, key in keys] == [
+        ("werkgever", 16),
+        ("werknemer", 0),
+        ("werknemer", 16),
+    ]
+    assert keys[0][1] == keys[2][1]
+    assert "TRAJECT" not in bodies
 
 
 async def test_a_provider_reads_its_own_enrolments_and_changes_its_own_options(panel: Panel) -> None:
@@ -422,9 +460,9 @@ async def test_the_delivery_checked_event_is_published_with_the_gross_to_net_cou
 
 
 async def _published(
-    service: ServiceRuntime, topic: str, delivery_id: str, timeout: float = 30
+    service: ServiceRuntime, topic: str, subject: str, timeout: float = 30, *, field: str = "delivery_id"
 ) -> dict[str, Any]:
-    """The event about this delivery, read back from the broker."""
+    """The event whose payload has ``field`` = ``subject`` (a delivery by default), from the broker."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=service.settings.kafka_bootstrap_servers,
@@ -439,10 +477,19 @@ async def _published(
                 for messages in batches.values():
                     for message in messages:
                         event = json.loads(message.value or b"{}")
-                        if event.get("payload", {}).get("delivery_id") == delivery_id:
+                        if event.get("payload", {}).get(field) == subject:
                             return dict(event)
     finally:
         await consumer.stop()
+
+
+async def test_registering_a_provider_publishes_the_hash_of_its_key_and_never_the_key(panel: Panel) -> None:
+    event = await _published(
+        panel.service, Topics.INVITATIONS_PROVIDER_REGISTERED, panel.a, field="provider_id"
+    )
+    key = panel.keys[panel.a]
+    assert event["payload"]["api_key_hash"] == token_hash(key)
+    assert key not in json.dumps(event)
 
 
 # --- BSN ------------------------------------------------------------------------------------------------
@@ -469,10 +516,10 @@ async def test_a_bsn_anywhere_in_a_row_is_never_stored_published_or_logged(
     data = xlsx(
         [
             ["client_ref", "name", "email", "service", "notes"],
-            ["B1", "Bea", f"b1-{tag}@example.nl", 3, int(BSN)],  # a number cell in an unused column
+            ["B1", "Bea", f"b1x{tag}@example.nl", 3, int(BSN)],  # a number cell in an unused column
             ["B2", "Bob", f"{BSN}@example.nl", 3, ""],  # inside an email address
-            ["B3", "Bas", f"b3-{tag}@example.nl", 3, "111 222 333"],  # grouped
-            ["B4", "Bram", f"b4-{tag}@example.nl", 3, "ok"],
+            ["B3", "Bas", f"b3x{tag}@example.nl", 3, "111 222 333"],  # grouped
+            ["B4", "Bram", f"b4x{tag}@example.nl", 3, "ok"],
         ]
     )
     async with panel.http() as http:

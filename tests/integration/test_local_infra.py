@@ -24,6 +24,7 @@ from tevreden.infra import (
     DATABASE_URL_ENV,
     LocalInfra,
     LocalPostgres,
+    LocalS3,
     SmtpSink,
     TansuBroker,
     pid_alive,
@@ -158,6 +159,73 @@ async def test_broker_restart_keeps_port_and_serves_again() -> None:
         assert await _kafka_round_trip(broker.bootstrap_servers, "after") == b"hallo"
     finally:
         broker.stop()
+
+
+async def _commit_and_read_back(bootstrap: str, topic: str, group: str, commit: bool) -> int | None:
+    """Join ``group`` on partition 0 of ``topic``; commit offset 1 if asked; the committed offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        if commit:
+            await consumer.commit({partition: 1})
+        committed: int | None = await consumer.committed(partition)
+        return committed
+    finally:
+        await consumer.stop()
+
+
+async def test_durable_broker_killed_comes_back_with_its_messages_and_committed_offsets() -> None:
+    broker = TansuBroker.start(durable=True)
+    try:
+        assert broker.storage_engine == "s3://tansu/"
+        await _kafka_round_trip(broker.bootstrap_servers, "kept")
+        assert await _commit_and_read_back(broker.bootstrap_servers, "kept", "g", commit=True) == 1
+        port, old_pid = broker.port, broker.pid
+        broker.kill()
+        assert old_pid is not None and not pid_alive(old_pid)
+        broker.relaunch()
+        assert (broker.port, broker.pid is not None, broker.pid != old_pid) == (port, True, True)
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=None)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition("kept", 0)])
+            consumer.seek(TopicPartition("kept", 0), 0)
+            record = await asyncio.wait_for(consumer.getone(), timeout=15)
+        finally:
+            await consumer.stop()
+        assert record.value == b"hallo"
+        assert await _commit_and_read_back(broker.bootstrap_servers, "kept", "g", commit=False) == 1
+    finally:
+        broker.stop()
+    assert broker.storage is not None and broker.storage.pid is None
+
+
+def test_local_s3_refuses_a_conditional_put_whose_precondition_fails() -> None:
+    import boto3  # a dependency of moto (dev extra), like LocalS3 itself
+    from botocore.exceptions import ClientError
+
+    s3 = LocalS3.start()
+    try:
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint_url,
+            aws_access_key_id=s3.ACCESS_KEY_ID,
+            aws_secret_access_key=s3.SECRET_ACCESS_KEY,
+            region_name=s3.REGION,
+        )
+        created = client.put_object(Bucket=s3.bucket, Key="meta.json", Body=b"1", IfNoneMatch="*")
+        refused = []
+        for condition in ({"IfNoneMatch": "*"}, {"IfMatch": '"not-its-etag"'}):
+            with pytest.raises(ClientError) as caught:
+                client.put_object(Bucket=s3.bucket, Key="meta.json", Body=b"2", **condition)
+            refused.append(caught.value.response["Error"]["Code"])
+        assert refused == ["PreconditionFailed", "PreconditionFailed"]
+        client.put_object(Bucket=s3.bucket, Key="meta.json", Body=b"3", IfMatch=created["ETag"])
+        assert client.get_object(Bucket=s3.bucket, Key="meta.json")["Body"].read() == b"3"
+    finally:
+        s3.stop()
 
 
 def test_children_die_when_parent_is_killed() -> None:

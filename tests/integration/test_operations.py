@@ -25,7 +25,7 @@ from services.scoring import app as scoring
 from shared.events import Event, InvitationIssued, ResponseSubmitted, encode_event
 from shared.runtime import ServiceRuntime
 from tests.conftest import MakeSettings
-from tests.ops_config import all_service_metric_names, exposed_name
+from tests.ops_config import INVITATIONS_ONLY, all_service_metric_names, exposed_name
 from tests.polling import eventually
 from tests.seeds import Panel, bow_client_answers
 from tevreden.status import run_status
@@ -107,7 +107,7 @@ async def test_every_metric_the_dashboard_and_alerts_read_is_exposed_by_the_runn
     exposed = set()
     for service in services.values():
         exposed |= {exposed_name(n) for n in exposed_names(await scrape(service))}
-    missing = {exposed_name(n) for n in all_service_metric_names()} - exposed
+    missing = {exposed_name(n) for n in all_service_metric_names()} - exposed - INVITATIONS_ONLY
     assert not missing
 
 
@@ -217,6 +217,22 @@ async def test_the_ops_page_draws_so_far_forecast_and_requirement_per_provider(
     assert page.count('class="so-far"') == page.count('class="forecast"') == 3
     assert page.count('class="requirement"') == 3
     assert '<strong id="flagged">weinig-respons</strong>' in page
+
+
+async def test_the_ops_page_offers_the_extra_wave_for_the_flagged_and_shows_the_backlogs(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        page = (await http.get(f"/ops/studies/{study}/status")).text
+    invitations = services["scoring"].settings.invitations_public_url
+    assert f'action="{invitations}/ops/studies/{study}/extra-waves"' in page
+    assert 'name="providers" size="60" value="weinig-respons"' in page
+    assert 'type="hidden" name="wave_key" value="ops-' in page  # a fresh key: a resubmit is a repeat
+    assert 'type="password" name="api_key"' in page  # the operator types it; the page never holds it
+    pipeline = page[page.index('<table id="pipeline">') :]
+    assert "<td>scoring</td><td>yes</td>" in pipeline
+    assert "responses.submitted" in pipeline  # scoring's consumer lag per topic
 
 
 async def test_tevreden_status_prints_providers_and_backlogs_and_exits_1_when_one_is_flagged(

@@ -76,7 +76,11 @@ async def publish(service: ServiceRuntime, events: Sequence[Event]) -> None:
 
 
 def client(service: ServiceRuntime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.settings.port_for('reporting')}")
+    """The bureau's client (admin key)."""
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{service.settings.port_for('reporting')}",
+        headers={"X-API-Key": service.settings.admin_api_key.get_secret_value()},
+    )
 
 
 async def summary(service: ServiceRuntime, study_id: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ Each test uses its own study id: the broker and the module's service are shared.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -53,7 +54,8 @@ async def publish(service: ServiceRuntime, events: Sequence[Event]) -> None:
 async def scores(service: ServiceRuntime, study_id: str) -> list[dict[str, Any]]:
     port = service.settings.port_for("scoring")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        response = await http.get(f"/api/studies/{study_id}/scores")
+        admin = {"X-API-Key": service.settings.admin_api_key.get_secret_value()}
+        response = await http.get(f"/api/studies/{study_id}/scores", headers=admin)
     response.raise_for_status()
     result: list[dict[str, Any]] = response.json()
     return result
@@ -308,3 +310,86 @@ async def test_the_recompute_from_a_responses_file_equals_the_pipeline(
     assert (await recomputed(service, panel.study_id, complete)).ok
     missing = await recomputed(service, panel.study_id, partial)
     assert not missing.ok and missing.responses == 9
+
+
+async def test_a_refusal_a_complete_and_a_non_contact_give_the_aapor_rates_in_the_snapshot(
+    service: ServiceRuntime,
+) -> None:
+    panel = Panel(new_study())
+    refused, answered, unreached = (panel.invite("pluswerk") for _ in range(3))
+    events: list[Event] = [
+        refused,
+        answered,
+        unreached,
+        panel.approach(refused, "refusal", "R"),
+        panel.approach(unreached, "no_answer", "UH"),
+        panel.approach(unreached, "answering_machine", "NC", attempt=2),
+        panel.approach(answered, "no_answer", "UH"),
+        panel.answer(answered, bow_client_answers(8)),
+    ]
+
+    await publish(service, events)
+
+    await eventually(lambda: consumed(service, events))
+    last = (await emitted(service, panel.study_id))[-1]
+    d = next(u for u in last.units if u.respondent_type == "client").dispositions
+    assert (d.complete, d.partial, d.refusal, d.non_contact, d.unknown_household) == (1, 0, 1, 1, 0)
+    assert (d.rr1, d.rr2, d.coop1) == pytest.approx((1 / 3, 1 / 3, 1 / 2))
+    assert (await recomputed(service, panel.study_id)).ok
+
+
+async def test_an_opt_out_is_a_refusal_until_a_questionnaire_comes(service: ServiceRuntime) -> None:
+    panel = Panel(new_study())
+    invitation = panel.invite("pluswerk")
+    opted_out = [invitation, panel.opt_out(invitation)]
+    await publish(service, opted_out)
+    await eventually(lambda: consumed(service, opted_out))
+    assert unit(await scores_of(service, panel.study_id), "client")["dispositions"]["refusal"] == 1
+
+    answered = [panel.answer(invitation, bow_client_answers(7))]
+    await publish(service, answered)
+
+    await eventually(lambda: consumed(service, answered))
+    d = unit(await scores_of(service, panel.study_id), "client")["dispositions"]
+    assert (d["complete"], d["refusal"], d["rr1"]) == (1, 0, 1.0)
+
+
+async def scores_of(service: ServiceRuntime, study_id: str) -> dict[str, Any]:
+    [snapshot] = await scores(service, study_id)
+    return snapshot
+
+
+async def test_under_load_a_provider_gets_one_snapshot_per_interval_and_always_the_last(
+    service: ServiceRuntime,
+) -> None:
+    assert service.ctx is not None
+    panel = Panel(new_study())
+    batches = [[panel.invite("werkfit") for _ in range(3)] for _ in range(4)]
+    policy = scoring_service.SNAPSHOTS
+    saved = policy.backlog_from
+    policy.backlog_from = 3  # a batch of 3 events counts as full: the consumer is behind
+    try:
+        for batch in batches:
+            async with service.ctx.pool.acquire() as conn, conn.transaction():
+                await scoring_service.count_invitations(conn, list(batch))
+
+        async def last_state() -> list[ScoresUpdatedPayload] | None:
+            found = await emitted(service, panel.study_id)
+            return found if found and found[-1].net_sample == 12 else None
+
+        snapshots = await eventually(last_state)
+    finally:
+        policy.backlog_from = saved
+
+    # Four full batches in quick succession: one or two snapshots, the last with every count.
+    assert 1 <= len(snapshots) <= 2
+    moments = [s.as_of for s in snapshots]
+    assert all((b - a).total_seconds() >= policy.debounce_seconds for a, b in itertools.pairwise(moments))
+
+
+async def test_the_scores_api_answers_only_the_admin_key(service: ServiceRuntime) -> None:
+    port = service.settings.port_for("scoring")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        anonymous = await http.get("/api/studies/kto/scores")
+        wrong = await http.get("/api/studies/kto/scores", headers={"X-API-Key": "not-the-key"})
+    assert (anonymous.status_code, wrong.status_code) == (401, 401)

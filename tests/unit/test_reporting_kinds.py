@@ -19,8 +19,9 @@ from services.reporting.documents import (
     render_pdf,
     render_xlsx,
 )
+from services.reporting.domain import NO_FIGURE, format_decimal
 from services.reporting.kinds import build_document
-from services.reporting.model import Context, ReportDocument, hidden_units, register_entries
+from services.reporting.model import Context, Diagram, ReportDocument, hidden_units, register_entries
 from shared.events import GradeFigures, ScoresUpdatedPayload, UnitFigures
 from shared.schemes import load_scheme
 from tevreden.sample_reports import study_payloads
@@ -57,6 +58,16 @@ def test_the_blik_op_werk_report_has_a_summary_page_and_response_table_1_1() -> 
     assert any(row[0] == "Totaal opdrachtgevers" and row[-1] == "ja" for row in table.rows)
 
 
+def test_the_blik_op_werk_report_draws_the_invitation_route_of_fig_1_with_the_providers_counts() -> None:
+    doc = document("bow")
+    [route] = [b for s in doc.sections for b in s.blocks if isinstance(b, Diagram)]
+    clients = next(t for t in payloads("bow")[0].totals if t.respondent_type == "client")
+    assert (route.number, route.title) == ("1", "Uitnodigingstraject cliënten en opdrachtgevers")
+    assert "Telefonische optie" in route.svg  # the clients' lane: bow offers the telefonische optie
+    assert f"{clients.completed} van {clients.net_sample} (" in route.svg
+    assert route.svg.count("Respons") == 2  # a lane per respondent type
+
+
 def test_the_uwv_report_accounts_for_every_perceel_and_concludes_when_response_is_missed() -> None:
     doc = document("uwv-reintegratie")
     [accounting] = [t for t in doc.tables() if "Methodologische verantwoording" in t.caption]
@@ -89,6 +100,25 @@ def test_the_jobcoach_report_shows_werknemer_and_werkgever_side_by_side_with_the
     captions = [t.caption for t in doc.tables()]
     assert any("nee – niet helemaal – ja" in c for c in captions)
     assert any("onvoldoende – matig – voldoende – goed" in c for c in captions)
+
+
+def test_the_jobcoach_grades_of_one_period_stand_on_one_row() -> None:
+    payload = payloads("uwv-jobcoach")[0]
+    doc = document("uwv-jobcoach")
+    rows = doc.tables()[0].rows[:-1]
+    assert len(rows) == len(payload.periods) > 0
+    for row, period in zip(rows, payload.periods, strict=True):
+        assert row[0].startswith("Jobcoachperiode")
+        assert row[1] == (NO_FIGURE if period.werknemer is None else format_decimal(period.werknemer))
+        assert row[2] == (NO_FIGURE if period.werkgever is None else format_decimal(period.werkgever))
+
+
+def test_without_periods_the_jobcoach_table_does_not_pair_unrelated_forms() -> None:
+    payload = payloads("uwv-jobcoach")[0].model_copy(update={"periods": ()})
+    context = Context("final", 1, "Pluswerk Re-integratie", "Studie 2026")
+    table = build_document(payload, load_scheme("uwv-jobcoach"), context).tables()[0]
+    assert all(row[0].startswith("Formulier") for row in table.rows[:-1])
+    assert "niet aan hun jobcoachperiode gekoppeld" in table.note
 
 
 def test_the_jobcoach_analysis_comes_from_the_providers_response() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from services.scoring.domain import (
     KeptResponse,
     ProviderKey,
     ResponseLedger,
+    StudyFigures,
     UnitKey,
     UnitTally,
     aggregate,
@@ -25,8 +27,9 @@ from services.scoring.domain import (
     study_snapshots,
     tally_differences,
     undeliverable_tally,
+    units_by_provider,
 )
-from services.scoring.service import kept, responses_from_lines, unit_of
+from services.scoring.service import kept, responses_from_lines, snapshot_message, unit_of
 from shared.events import (
     AnswerValue,
     Event,
@@ -35,6 +38,7 @@ from shared.events import (
     ResponseSubmitted,
     ScoresUpdatedPayload,
     UnitFigures,
+    parse_event,
 )
 from shared.schemes import Scheme, load_scheme
 from tests.seeds import Panel, bow_client_answers, checked, seed_000_events, seed_001_events
@@ -449,13 +453,7 @@ def test_the_benchmark_holds_every_provider_in_the_study() -> None:
 
 
 def test_an_aspect_clearly_above_the_other_providers_is_named_relatively_good() -> None:
-    panel = Panel("kto-2019")
-    events: list[Event] = []
-    for provider, attention, count in (("pluswerk", "zeer_tevreden", 12), ("werkfit", "ontevreden", 30)):
-        for n in range(count):
-            invitation = panel.invite(provider)
-            mixed = attention if n % 4 else "tevreden"
-            events += [invitation, panel.answer(invitation, bow_client_answers(8, attention=mixed))]
+    events = pluswerk_clearly_above_werkfit_on_attention()
 
     well = snapshot(events).relatively_well
 
@@ -529,3 +527,58 @@ def test_figures_that_differ_are_named_by_their_path() -> None:
     assert figure_differences({"units": [{"n": 1}]}, {"units": [{"n": 2}]}) == [
         "units[0].n: recomputed 1, kept 2"
     ]
+
+
+# --- the snapshot as published (serialised without validation) ----------------------------------
+
+
+def published(
+    events: Sequence[Event], scheme: Scheme | None, provider: str
+) -> tuple[Event, ScoresUpdatedPayload]:
+    """The event the service publishes for a provider's snapshot, read back as a consumer reads
+    it, beside the payload the model makes of the same tree."""
+    units = fold(events)
+    study = next(iter(units)).study_id
+    figures = StudyFigures(study, scheme, units)
+    tree = figures.snapshot_tree(
+        provider, units_by_provider(units).get(ProviderKey(study, provider), {}), NOW
+    )
+    message = snapshot_message(tree, uuid.uuid4())
+    return parse_event(message.body), ScoresUpdatedPayload.model_validate(tree)
+
+
+def test_a_published_blik_op_werk_snapshot_reads_as_the_model_makes_it() -> None:
+    event, validated = published(seed_000_events(Panel("kto-2019")), BOW, "pluswerk")
+
+    assert event.type == "scores.updated" and event.version == 2
+    assert event.payload == validated
+    assert event.payload.norms and event.payload.benchmark
+
+
+def test_a_published_jobcoach_snapshot_reads_as_the_model_makes_it() -> None:
+    events = seed_001_events(Panel("jc-2017", "uwv-jobcoach"))
+
+    event, validated = published(events, load_scheme("uwv-jobcoach"), "jobcoach-noord")
+
+    assert event.payload == validated and event.payload.headline is None
+
+
+def test_a_published_snapshot_with_aspects_relatively_well_reads_as_the_model_makes_it() -> None:
+    events = pluswerk_clearly_above_werkfit_on_attention()
+
+    event, validated = published(events, BOW, "pluswerk")
+
+    assert event.payload == validated and event.payload.relatively_well
+
+
+def pluswerk_clearly_above_werkfit_on_attention() -> list[Event]:
+    """12 pluswerk clients mostly very satisfied with the attention they got, 30 werkfit clients
+    mostly dissatisfied; every fourth client of both merely satisfied."""
+    panel = Panel("kto-2019")
+    events: list[Event] = []
+    for provider, attention, count in (("pluswerk", "zeer_tevreden", 12), ("werkfit", "ontevreden", 30)):
+        for n in range(count):
+            invitation = panel.invite(provider)
+            mixed = attention if n % 4 else "tevreden"
+            events += [invitation, panel.answer(invitation, bow_client_answers(8, attention=mixed))]
+    return events

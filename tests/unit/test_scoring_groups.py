@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import random
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from services.scoring.groups import GroupAnalysis, QuestionComparison, compare_groups, likert_reading
-from shared.events import AnswerValue
+from services.scoring.groups import (
+    GroupAnalysis,
+    QuestionComparison,
+    compare_groups,
+    likert_reading,
+    scheme_group_comparisons,
+)
+from services.scoring.service import snapshot_message
+from shared.events import AnswerValue, ScoresUpdatedPayload, parse_event
 from shared.questionnaires import load_questionnaire
 from shared.schemes import load_scheme
 
@@ -148,3 +157,24 @@ def test_free_text_is_never_compared() -> None:
 )
 def test_likert_means_read_as_seed_003_footnote_4(mean: float, reading: str) -> None:
     assert likert_reading(mean) == reading
+
+
+def test_published_group_comparisons_read_as_the_model_makes_them() -> None:
+    scheme = load_scheme("staff-survey")
+    analyses = scheme_group_comparisons(scheme, STAFF, staff(30, 30))
+    tree = {
+        "study_id": "mto-2026",
+        "provider_id": "gemeente",
+        "net_sample": 60,
+        "completed": 60,
+        "response_rate": 1.0,
+        "mean_grade": None,
+        "grade_sum": 0.0,
+        "as_of": datetime(2026, 3, 1, tzinfo=UTC),
+        "group_comparisons": analyses,
+    }
+
+    event = parse_event(snapshot_message(tree, uuid.uuid4()).body)
+
+    assert event.payload == ScoresUpdatedPayload.model_validate(tree)
+    assert event.payload.group_comparisons[0].significant
