@@ -1,8 +1,8 @@
 """Fixtures on the real parts: a Tansu broker, PostgreSQL and an SMTP server.
 
 ``infra`` starts them once per test session. ``make_settings`` gives each test a
-fresh database (so tests never see each other's rows) on the shared broker and
-SMTP server, with a free HTTP port.
+fresh database (so tests never see each other's rows) on the shared PostgreSQL server and
+SMTP server, the test module's own broker (``module_broker``), and a free HTTP port.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings
-from tevreden.infra import LocalInfra, LocalPostgres, free_port
+from tevreden.infra import LocalInfra, LocalPostgres, TansuBroker, free_port
 
 MakeSettings = Callable[..., Settings]
 
@@ -26,18 +26,29 @@ def infra() -> Iterator[LocalInfra]:
         yield started
 
 
+@pytest.fixture(scope="module")
+def module_broker() -> Iterator[TansuBroker]:
+    """A broker per test module (it starts in a fraction of a second), so no module inherits
+    another's consumer groups: once in CI, on one shared broker, two later modules' scoring
+    services never finished starting (the event loop idle, most likely a group join that never
+    completed) until the test timeout; a module's own broker keeps that from spreading."""
+    broker = TansuBroker.start()
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture
-def make_settings(infra: LocalInfra) -> Iterator[MakeSettings]:
-    yield from settings_factory(infra)
+def make_settings(infra: LocalInfra, module_broker: TansuBroker) -> Iterator[MakeSettings]:
+    yield from settings_factory(infra, module_broker)
 
 
 @pytest.fixture(scope="module")
-def module_settings(infra: LocalInfra) -> Iterator[MakeSettings]:
+def module_settings(infra: LocalInfra, module_broker: TansuBroker) -> Iterator[MakeSettings]:
     """For a service shared by a module's tests (each test then uses its own ids)."""
-    yield from settings_factory(infra)
+    yield from settings_factory(infra, module_broker)
 
 
-def settings_factory(infra: LocalInfra) -> Iterator[MakeSettings]:
+def settings_factory(infra: LocalInfra, broker: TansuBroker) -> Iterator[MakeSettings]:
     databases: list[LocalPostgres] = []
 
     def make(**overrides: Any) -> Settings:
@@ -45,7 +56,7 @@ def settings_factory(infra: LocalInfra) -> Iterator[MakeSettings]:
         databases.append(database)
         values: dict[str, Any] = {
             "database_url": database.url,
-            "kafka_bootstrap_servers": infra.broker.bootstrap_servers,
+            "kafka_bootstrap_servers": broker.bootstrap_servers,
             "smtp_host": infra.smtp.host,
             "smtp_port": infra.smtp.port,
             "http_port": free_port(),

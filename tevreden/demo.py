@@ -34,9 +34,14 @@ from tevreden.stack import LocalStack, local_stack
 STUDY_ID = "bow-2026"
 LINK = re.compile(r"(http://\S+/q/[A-Za-z0-9_-]+)")
 FIELD = re.compile(r'<(?:input|textarea|select)[^>]*\bname="([^"]+)"')
-# The Blik op Werk clients' regular questionnaire (fig. 3.1–3.19 of the report come from it).
-QUESTIONNAIRE_ID = "bow-client-regular"
-QUESTIONNAIRE = load_questionnaire(QUESTIONNAIRE_ID)
+# The scheme gives each person their questionnaire (shared/config/schemes/bow.yaml): clients the
+# regular one (fig. 3.1–3.19 of the report), inburgeraars (dienst 11) theirs, opdrachtgevers
+# theirs (fig. 4.1–4.7).
+QUESTIONNAIRES = {
+    "client": load_questionnaire("bow-client-regular"),
+    "inburgering": load_questionnaire("bow-client-inburgering"),
+    "opdrachtgever": load_questionnaire("bow-opdrachtgever"),
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def run_demo_cli(config: DemoConfig) -> int:
 def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
     console = console or Console(quiet=True)
     config.output.mkdir(parents=True, exist_ok=True)
-    panel = generate_panel(config.providers, config.contacts, config.seed)
+    panel = generate_panel(config.providers, config.contacts, config.seed, with_opdrachtgevers=True)
     started = time.monotonic()
     with console.status("Starting PostgreSQL, the broker, the SMTP server and four services…"):
         stack_cm = local_stack(
@@ -127,7 +132,7 @@ async def _drive(
     stack: LocalStack, panel: list[Provider], config: DemoConfig, console: Console
 ) -> DemoResult:
     sim = _Simulation(
-        {p.email: p for provider in panel for p in provider.people},
+        {p.email: p for provider in panel for p in [*provider.people, *provider.opdrachtgevers]},
         grace=timedelta(seconds=config.reminder_after_seconds),
     )
     planned = sum(1 for person in sim.people_by_email.values() if person.answers_at_attempt)
@@ -171,6 +176,7 @@ async def _drive(
                     callcentre.settled
                     and settled == len(panel)
                     and len(sim.handled_messages) >= len(sim.people_by_email) + reminders_expected
+                    and await _opdrachtgevers_scored(http, stack, panel)
                 ):
                     break
                 await asyncio.sleep(0.3)
@@ -239,8 +245,8 @@ async def _deliver_all(
     """Register the study, the providers and their enrolments (admin), then each provider
     delivers its CSV.
 
-    The study runs under the Blik op Werk scheme (its diensten, period and rules check the
-    deliveries) and asks every client the scheme's regular questionnaire, page by page.
+    The study runs under the Blik op Werk scheme: its diensten, period and rules check the
+    deliveries, and it gives each person the questionnaire of their respondent type and dienst.
     """
     base = stack.url("invitations")
     admin = {"X-API-Key": stack.admin_api_key}
@@ -249,7 +255,6 @@ async def _deliver_all(
         "name": "Blik op Werk 2026",
         "scheme_id": "bow",
         "year": 2026,
-        "questionnaire_id": QUESTIONNAIRE_ID,
     }
     (await http.post(f"{base}/api/studies", json=study, headers=admin)).raise_for_status()
     problems = 0
@@ -296,9 +301,13 @@ async def _read_one(http: httpx.AsyncClient, sim: _Simulation, mail: Any) -> Non
 async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
     """Fill in the real questionnaire page by page, as a person with a browser would: each page
     posts the answers to the questions on it (routing decides which pages come)."""
-    answers = person.answers(QUESTIONNAIRE)
+    questionnaire = QUESTIONNAIRES[_variant(person)]
+    answers = person.answers(questionnaire)
     page = await http.get(link)
-    for _ in range(len(QUESTIONNAIRE.questions) + 2):  # a page holds at least one question
+    for _ in range(len(questionnaire.questions) + 2):  # a page holds at least one question
+        if page.status_code == 422:
+            errors = re.findall(r'<span id="e-([^"]+)">([^<]*)</span>', page.text)
+            raise AssertionError(f"the questionnaire refused {person.client_ref}'s answers: {errors}")
         page.raise_for_status()
         if "Bedankt" in page.text:
             return
@@ -318,11 +327,22 @@ async def _submit_page(
     for name in dict.fromkeys(FIELD.findall(html)):  # each question once, in page order
         value = answers.get(name)
         if value is not None and name not in form:
-            form[name] = [str(v) for v in value] if isinstance(value, list) else str(value)
+            form[name] = [_typed(v) for v in value] if isinstance(value, list) else _typed(value)
     done = await http.post(link, data=form)
     if done.status_code == 303:
         return await http.get(link)
     return done
+
+
+def _variant(person: Person) -> str:
+    if person.respondent_type == "client" and person.service_code == "11":
+        return "inburgering"
+    return person.respondent_type
+
+
+def _typed(value: object) -> str:
+    """A value as a person types it: a decimal grade with a comma (7,5), as the form expects."""
+    return str(value).replace(".", ",") if isinstance(value, float) else str(value)
 
 
 async def _fetch_figures(http: httpx.AsyncClient, stack: LocalStack) -> list[ProviderFigures]:
@@ -343,8 +363,26 @@ async def _fetch_figures(http: httpx.AsyncClient, stack: LocalStack) -> list[Pro
     ]
 
 
+async def _opdrachtgevers_scored(http: httpx.AsyncClient, stack: LocalStack, panel: list[Provider]) -> bool:
+    """True when scoring counts every opdrachtgever who answered (chapter 4 of the reports);
+    the summary's headline figures are the clients'."""
+    response = await http.get(
+        f"{stack.url('scoring')}/api/studies/{STUDY_ID}/scores", headers={"X-API-Key": stack.admin_api_key}
+    )
+    if response.status_code != 200:
+        return False
+    counted = {
+        s["provider_id"]: sum(t["completed"] for t in s["totals"] if t["respondent_type"] == "opdrachtgever")
+        for s in response.json()
+    }
+    return all(
+        counted.get(p.provider_id, 0) == sum(1 for b in p.opdrachtgevers if b.answers_at_attempt)
+        for p in panel
+    )
+
+
 def _expected_figures(panel: list[Provider]) -> list[ProviderFigures]:
-    """What the simulated respondents will have answered, computed independently."""
+    """What the simulated clients will have answered (the headline figures), computed independently."""
     expected = []
     for provider in panel:
         grades = [p.grade for p in provider.people if p.answers_at_attempt]

@@ -56,23 +56,43 @@ LAST_NAMES = (
     "Dekker",
     "Meijer",
 )
-PLACES = (
-    "Utrecht",
-    "Zwolle",
-    "Tilburg",
-    "Groningen",
-    "Almere",
-    "Leiden",
-    "Breda",
-    "Arnhem",
-    "Enschede",
-    "Delft",
-    "Haarlem",
-    "Venlo",
-    "Assen",
-    "Gouda",
-    "Emmen",
-    "Heerlen",
+# Places with a postcode area in each (four digits): clients live around their provider's place,
+# and the postcode tells the reports which province they come from.
+PLACES = {
+    "Utrecht": "3511",
+    "Zwolle": "8011",
+    "Tilburg": "5038",
+    "Groningen": "9711",
+    "Almere": "1315",
+    "Leiden": "2311",
+    "Breda": "4811",
+    "Arnhem": "6811",
+    "Enschede": "7511",
+    "Delft": "2611",
+    "Haarlem": "2011",
+    "Venlo": "5911",
+    "Assen": "9401",
+    "Gouda": "2801",
+    "Emmen": "7811",
+    "Heerlen": "6411",
+}
+# Opdrachtgevers: the organisations that bought a provider's service (gemeente, UWV, employer).
+BUYERS = (
+    "Gemeente Utrecht",
+    "Gemeente Zwolle",
+    "Gemeente Tilburg",
+    "UWV Werkbedrijf",
+    "Gemeente Almere",
+    "Bouwbedrijf Jansen BV",
+    "Zorggroep Noord",
+    "Transport Smit BV",
+    "Gemeente Arnhem",
+    "Schoonmaak Delta BV",
+)
+POSTCODE_LETTERS = "BCEFGHJKLMNPRTVWXZ"  # no S or A: SA, SD and SS are never issued
+DELIVERY_COLUMNS = (
+    *("client_ref", "name", "email", "service", "learning_profile"),
+    *("respondent_type", "organisation", "postcode", "city"),
 )
 KINDS = ("Re-integratie", "Werkt", "Jobcoaching", "Loopbaan", "Perspectief", "Aan de Slag")
 # Blik op Werk diensten the panel draws from (codes as in the scheme; 12 is retired).
@@ -90,6 +110,10 @@ class Person:
     recommend: str
     answered: bool = False
     answered_at: datetime | None = None  # when the last page was submitted
+    respondent_type: str = "client"  # or "opdrachtgever"
+    organisation: str = ""  # the opdrachtgever's organisation
+    postcode: str = ""
+    city: str = ""
 
     def answers(self, questionnaire: Questionnaire) -> dict[str, AnswerValue]:
         """Everything this person answers on ``questionnaire``: a complete, routed set drawn as
@@ -108,7 +132,9 @@ class Person:
 class Provider:
     provider_id: str
     name: str
-    people: list[Person] = field(default_factory=list)
+    place: str = "Utrecht"
+    people: list[Person] = field(default_factory=list)  # its clients
+    opdrachtgevers: list[Person] = field(default_factory=list)
     bad_rows: int = 0
     api_key: str = ""
 
@@ -120,32 +146,42 @@ class Provider:
         """The provider's contact list, including a few rows a careless export gets wrong.
 
         Inburgeraars (dienst 11) carry their learning profile; 3 means they are emailed.
+        Opdrachtgevers come in the same file with their organisation.
         """
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["client_ref", "name", "email", "service", "learning_profile"])
-        for p in self.people:
-            writer.writerow(
-                [p.client_ref, p.name, p.email, p.service_code, "3" if p.service_code == "11" else ""]
-            )
+        writer.writerow(DELIVERY_COLUMNS)
+        for p in [*self.people, *self.opdrachtgevers]:
+            profile = "3" if p.service_code == "11" else ""
+            row = (p.client_ref, p.name, p.email, p.service_code, profile, p.respondent_type, p.organisation)
+            writer.writerow([*row, p.postcode, p.city])
         for i in range(self.bad_rows):
-            writer.writerow([f"{self.provider_id}-X{i}", "Onbekend", "geen-email", "3", ""])
+            bad = [f"{self.provider_id}-X{i}", "Onbekend", "geen-email", "3", "", "client"]
+            writer.writerow(bad + [""] * (len(DELIVERY_COLUMNS) - len(bad)))
         return out.getvalue()
 
 
-def generate_panel(providers: int, contacts: int, seed: int) -> list[Provider]:
+def generate_panel(
+    providers: int, contacts: int, seed: int, with_opdrachtgevers: bool = False
+) -> list[Provider]:
+    """``contacts`` clients spread over ``providers``; with ``with_opdrachtgevers`` each provider
+    also has two to six opdrachtgevers (drawn apart, so the clients are the same either way)."""
     rng = random.Random(seed)
+    buyers_rng = random.Random(f"{seed}-opdrachtgevers")
     weights = [rng.lognormvariate(0, 0.7) for _ in range(providers)]
     sizes = [max(15, round(contacts * w / sum(weights))) for w in weights]
     panel = []
     for index, size in enumerate(sizes, start=1):
         provider_id = f"P{index:03d}"
-        name = f"{rng.choice(KINDS)} {rng.choice(PLACES)}"
-        provider = Provider(provider_id, name, bad_rows=rng.choice((0, 0, 1, 2)))
+        place = rng.choice(tuple(PLACES))
+        name = f"{rng.choice(KINDS)} {place}"
+        provider = Provider(provider_id, name, place, bad_rows=rng.choice((0, 0, 1, 2)))
         propensity = rng.uniform(0.12, 0.55)  # share that answers at all
         mean_grade = rng.uniform(5.8, 8.8)
         for n in range(size):
-            provider.people.append(_person(rng, provider_id, n, propensity, mean_grade))
+            provider.people.append(_lives_near(_person(rng, provider_id, n, propensity, mean_grade), place))
+        if with_opdrachtgevers:
+            provider.opdrachtgevers = _opdrachtgevers(buyers_rng, provider)
         panel.append(provider)
     return panel
 
@@ -166,3 +202,28 @@ def _person(rng: random.Random, provider_id: str, n: int, propensity: float, mea
         grade=grade,
         recommend=recommend,
     )
+
+
+def _lives_near(person: Person, place: str) -> Person:
+    """Most clients live in their provider's place, some elsewhere (drawn from their own
+    reference, so the rest of the panel does not change with it)."""
+    rng = random.Random(person.client_ref)
+    person.city = place if rng.random() < 0.8 else rng.choice(tuple(PLACES))
+    letters = "".join(rng.choice(POSTCODE_LETTERS) for _ in range(2))
+    person.postcode = f"{PLACES[person.city]} {letters}"
+    return person
+
+
+def _opdrachtgevers(rng: random.Random, provider: Provider) -> list[Person]:
+    """Organisations answer more often than clients, only by email, and some with a decimal grade."""
+    services = sorted({p.service_code for p in provider.people})
+    buyers = []
+    for n, organisation in enumerate(rng.sample(BUYERS, rng.randint(2, 6))):
+        person = _person(rng, provider.provider_id, n, propensity=0.75, mean_grade=7.2)
+        person.client_ref = f"{provider.provider_id}-OG{n:02d}"
+        person.email = f"{provider.provider_id.lower()}.og{n:02d}@panel.example"
+        person.service_code = rng.choice(services)
+        person.respondent_type = "opdrachtgever"
+        person.organisation = organisation
+        buyers.append(person)
+    return buyers
