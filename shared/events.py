@@ -59,6 +59,22 @@ SafeId = Annotated[str, Field(pattern=SAFE_ID_PATTERN, min_length=1, max_length=
 # Who answers: cliënt, opdrachtgever, (jobcoach) werknemer and werkgever, (staff survey) employee.
 RespondentType = Literal["client", "opdrachtgever", "werknemer", "werkgever", "employee"]
 
+# The twelve provinces (provincies): where a contact lives, as coarse as it travels.
+Province = Literal[
+    "Drenthe",
+    "Flevoland",
+    "Friesland",
+    "Gelderland",
+    "Groningen",
+    "Limburg",
+    "Noord-Brabant",
+    "Noord-Holland",
+    "Overijssel",
+    "Utrecht",
+    "Zeeland",
+    "Zuid-Holland",
+]
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -107,6 +123,9 @@ class InvitationIssuedPayload(Payload):
     # as a pseudonymous key (a keyed hash of the provider's reference, 16 hex digits), shared by
     # the werknemer and the werkgever of one period; None when not delivered.
     jobcoach_period: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    # The province (provincie) the contact lives in, from the postcode's four digits; None when
+    # no (known) postcode was delivered. Never the postcode itself.
+    province: Province | None = None
 
 
 class InvitationIssued(Event):
@@ -425,6 +444,14 @@ class PeriodGrades(Payload):
     werkgever: float | None = None
 
 
+class ProvinceCount(Payload):
+    """Blik op Werk summary page: how many of the headline group (the clients) were invited from
+    one province ("Cliënten afkomstig uit de volgende provincie(s)")."""
+
+    province: Province
+    invited: int = Field(ge=0)
+
+
 class ScoresUpdatedPayload(Payload):
     """A snapshot of one provider's figures in one study.
 
@@ -450,6 +477,8 @@ class ScoresUpdatedPayload(Payload):
     relatively_well: tuple[AspectComparison, ...] = ()
     group_comparisons: tuple[GroupAnalysisFigures, ...] = ()  # staff survey (scheme unit "group")
     periods: tuple[PeriodGrades, ...] = ()  # UWV jobcoach: the grades per jobcoach period
+    # The headline group's invitations per province (known postcodes only), most first, then by name.
+    provinces: tuple[ProvinceCount, ...] = ()
 
 
 class ScoresUpdated(Event):

@@ -31,6 +31,7 @@ from shared.events import (
     InvitationOptedOutPayload,
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
+    Province,
     RespondentType,
     ResponseSubmitted,
     ResponseSubmittedPayload,
@@ -136,6 +137,7 @@ class Panel:
         respondent_type: RespondentType = "client",
         questionnaire_id: str = "bow-client-regular",
         jobcoach_period: str | None = None,
+        province: Province | None = None,
     ) -> InvitationIssued:
         return InvitationIssued(
             payload=InvitationIssuedPayload(
@@ -148,6 +150,7 @@ class Panel:
                 scheme_id=self.scheme_id,
                 token_hash=secrets.token_hex(32),
                 jobcoach_period=jobcoach_period,
+                province=province,
             )
         )
 

@@ -48,6 +48,7 @@ from services.invitations.domain import (
 from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
 from services.invitations.letters import Letter, manifest_csv, render_pdf
 from services.invitations.mailer import Mailer, Outgoing, SmtpReply
+from services.invitations.provinces import province_of
 from services.invitations.waves import (
     AAPOR,
     ALWAYS,
@@ -524,6 +525,7 @@ async def _store_checked(
                 scheme_id=study.scheme_id,
                 token_hash=token_hash(invitation_token(secret, invitation_id)),
                 jobcoach_period=_period_key(secret, study.study_id, provider_id, contact.jobcoach_period),
+                province=province_of(contact.postcode),
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite

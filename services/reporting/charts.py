@@ -143,6 +143,29 @@ def share_bar(shares: Sequence[tuple[str, float, str]]) -> str:
     return "".join(parts)
 
 
+def share_bars(rows: Sequence[tuple[str, float, str]], title: str) -> str:
+    """One horizontal bar per category on 0–100% (the summary's provinces), the text at its end."""
+    label_width, bar_width, row_height = 130, 380, BAR_HEIGHT + 6
+    width, height = label_width + bar_width + 90, len(rows) * row_height + 4
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="DejaVu Sans, Arial, sans-serif" font-size="10">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for index, (label, percent, text) in enumerate(rows):
+        y = 2 + index * row_height
+        bar = bar_width * max(0.0, min(percent, 100.0)) / 100
+        parts.append(
+            f'<text x="0" y="{y + BAR_HEIGHT - 2}" fill="{TEXT_COLOUR}">{escape(label)}</text>'
+            f'<rect class="bar" x="{label_width}" y="{y}" width="{bar:.1f}" height="{BAR_HEIGHT - 1}" '
+            f'fill="{OWN_COLOUR}"/><text x="{label_width + bar + 4:.1f}" y="{y + BAR_HEIGHT - 2}" '
+            f'fill="{TEXT_COLOUR}">{escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 @dataclass(frozen=True)
 class FlowStep:
     """One box of a flow diagram: a heading and a line of figures under it."""

@@ -448,6 +448,18 @@ def _bow_summary(
         else "Er zijn geen punten waarop uw organisatie significant beter scoort dan de benchmark.",
         satisfaction=shares,
         norm_text=_norm_text(payload),
+        provinces=_province_shares(payload),
+    )
+
+
+def _province_shares(payload: ScoresUpdatedPayload) -> tuple[tuple[str, float, str], ...]:
+    """Where the invited clients come from: per province its share of those with a known
+    province, as the snapshot orders them (most first)."""
+    known = sum(p.invited for p in payload.provinces)
+    return tuple(
+        (p.province, share, f"{format_count(p.invited)} ({pct_text(share)})")
+        for p in payload.provinces
+        if (share := pct(p.invited, known)) is not None
     )
 
 

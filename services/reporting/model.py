@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from services.reporting.charts import ChartRow, bar_chart, grade_badge, share_bar
+from services.reporting.charts import ChartRow, bar_chart, grade_badge, share_bar, share_bars
 from services.reporting.domain import (
     NO_FIGURE,
     format_count,
@@ -136,6 +136,9 @@ class SummaryPage:
     points_intro: str
     satisfaction: tuple[tuple[str, float, str], ...]
     norm_text: str
+    # "Cliënten afkomstig uit de volgende provincie(s)": (province, % of the invited, text), most
+    # first; empty when no province is known.
+    provinces: tuple[tuple[str, float, str], ...] = ()
 
     @property
     def badge_svg(self) -> str:
@@ -144,6 +147,14 @@ class SummaryPage:
     @property
     def satisfaction_svg(self) -> str:
         return share_bar(self.satisfaction) if self.satisfaction else ""
+
+    @property
+    def province_names(self) -> str:
+        return ", ".join(name for name, _, _ in self.provinces)
+
+    @property
+    def provinces_svg(self) -> str:
+        return share_bars(self.provinces, "Cliënten per provincie") if self.provinces else ""
 
 
 @dataclass(frozen=True)

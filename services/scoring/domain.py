@@ -1104,3 +1104,47 @@ def _submission_order(fact: PeriodFact) -> tuple[datetime, bool, Decimal]:
     # Ties in submission time (rare) are broken by the grade itself, so the order of the facts
     # never decides.
     return (fact.submitted_at, fact.grade is None, fact.grade if fact.grade is not None else ZERO)
+
+
+# --- where the clients come from: invitations per province ------------------------------------
+
+
+@dataclass(frozen=True)
+class ProvinceKey:
+    """One count of invitations per province: a provider's respondent type in one province."""
+
+    study_id: str
+    provider_id: str
+    respondent_type: str
+    province: str
+
+
+def count_provinces(keys: Iterable[ProvinceKey]) -> dict[ProvinceKey, int]:
+    """How many invitations each key has (one key per invitation): a batch's contribution to the
+    counts, or the counts recomputed from every kept invitation."""
+    counts: dict[ProvinceKey, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def province_counts(
+    counts: Mapping[ProvinceKey, int], headline: RespondentType | None
+) -> dict[str, list[Tree]]:
+    """Per provider the headline group's invitations per province (``ProvinceCount`` trees: the
+    summary page's "Cliënten afkomstig uit de volgende provincie(s)"), most first, then by
+    name. ``headline`` None (no clients in the scheme): every respondent type counts."""
+    summed: dict[str, dict[str, int]] = {}
+    for key, invited in counts.items():
+        if headline is not None and key.respondent_type != headline:
+            continue
+        per_province = summed.setdefault(key.provider_id, {})
+        per_province[key.province] = per_province.get(key.province, 0) + invited
+    return {
+        provider_id: [
+            {"province": province, "invited": invited}
+            for province, invited in sorted(per_province.items(), key=lambda item: (-item[1], item[0]))
+            if invited > 0
+        ]
+        for provider_id, per_province in summed.items()
+    }

@@ -39,13 +39,16 @@ from services.scoring.domain import (
     aggregate,
     approach_class,
     better_disposition,
+    count_provinces,
     figure_differences,
     find_questionnaire,
     grade_value,
+    headline_type,
     pair_periods,
     pairs_periods,
     period_facts_of,
     providers_in,
+    province_counts,
     snapshot_tree,
     study_snapshots,
     tally_differences,
@@ -66,6 +69,7 @@ from shared.events import (
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     PeriodGrades,
+    ProvinceCount,
     ResponseSubmitted,
     ResponseSubmittedPayload,
     ResponseWithdrawn,
@@ -84,7 +88,11 @@ async def count_invitations(conn: Connection, events: list[Event]) -> None:
         conn, [e.payload for e in issued], {e.payload.invitation_id: e.occurred_at for e in issued}
     )
     await store.record_jobcoach_periods(conn, [e.payload for e in issued])
-    await _apply(conn, aggregate((key, INVITED) for key in keys), events)
+    provinces = await store.record_provinces(conn, [e.payload for e in issued])
+    # A province counted for an invitation whose undeliverable event came first (its unit is
+    # unchanged) still needs its provider's new snapshot.
+    counted = {ProviderKey(k.study_id, k.provider_id) for k in provinces}
+    await _apply(conn, aggregate((key, INVITED) for key in keys), events, counted)
 
 
 async def count_undeliverable(conn: Connection, events: list[Event]) -> None:
@@ -202,12 +210,19 @@ def grade_of(p: ResponseSubmittedPayload) -> Decimal | None:
     return None if question is None else grade_value(p.answers.get(question))
 
 
-async def _apply(conn: Connection, changes: Mapping[UnitKey, UnitTally], events: Sequence[Event]) -> None:
-    """Add the changes to the aggregates and emit every touched provider's new snapshot."""
-    if not changes:
+async def _apply(
+    conn: Connection,
+    changes: Mapping[UnitKey, UnitTally],
+    events: Sequence[Event],
+    also: Iterable[ProviderKey] = (),
+) -> None:
+    """Add the changes to the aggregates and emit every touched provider's new snapshot (and
+    those of ``also``: providers whose other counts changed)."""
+    providers = sorted(set(providers_in(changes)) | set(also))
+    if not providers:
         return
-    remember_tallies(changes, await store.add_to_units(conn, changes))
-    providers = providers_in(changes)
+    if changes:
+        remember_tallies(changes, await store.add_to_units(conn, changes))
     if SNAPSHOTS.holds_back(len(events)):
         await store.hold_back(conn, providers, SNAPSHOTS.debounce_seconds)
     else:
@@ -373,12 +388,15 @@ async def snapshot_trees(conn: Connection, providers: Sequence[ProviderKey]) -> 
         scheme = find_scheme(schemes.get(study_id))
         in_study = sorted(p for p in set(providers) if p.study_id == study_id)
         periods = await _periods(conn, study_id, [p.provider_id for p in in_study], scheme)
+        provinces = await _provinces(conn, study_id, [p.provider_id for p in in_study], scheme)
         for provider in in_study:
             tree = figures.snapshot_tree(provider.provider_id, grouped.get(provider, {}), as_of[provider])
             if scheme is not None and scheme.group_by:
                 tree["group_comparisons"] = await _group_comparisons(conn, provider, scheme)
             if provider.provider_id in periods:
                 tree["periods"] = periods[provider.provider_id]
+            if provider.provider_id in provinces:
+                tree["provinces"] = provinces[provider.provider_id]
             snapshots.append(tree)
             # A snapshot is milliseconds of CPU: let the consumers' heartbeats and the relay run
             # between them, or a batch of hundreds blocks the loop until the group rebalances.
@@ -394,6 +412,16 @@ async def _periods(
         return {}
     facts = await store.period_facts(conn, study_id, provider_ids)
     return {provider_id: pair_periods(facts.get(provider_id, [])) for provider_id in provider_ids}
+
+
+async def _provinces(
+    conn: Connection, study_id: str, provider_ids: Sequence[str], scheme: Scheme | None
+) -> dict[str, list[Tree]]:
+    """Per provider the headline group's invitations per province (province_counts)."""
+    if not provider_ids:
+        return {}
+    counts = await store.kept_province_counts(conn, study_id, provider_ids)
+    return province_counts(counts, headline_type(scheme))
 
 
 async def _group_comparisons(
@@ -412,13 +440,20 @@ async def study_scores(conn: Connection, study_id: str) -> list[ScoresUpdatedPay
     schemes = await store.schemes_of(conn, [study_id])
     scheme = find_scheme(schemes.get(study_id))
     snapshots = study_snapshots(study_id, scheme, kept_units.tallies, _EPOCH)
-    periods = await _periods(conn, study_id, sorted(p.provider_id for p in snapshots), scheme)
+    provider_ids = sorted(p.provider_id for p in snapshots)
+    periods = await _periods(conn, study_id, provider_ids, scheme)
+    provinces = await _provinces(conn, study_id, provider_ids, scheme)
     return [
         s.model_copy(
             update={"as_of": moments.get(p.provider_id, s.as_of)}
             | (
                 {"periods": tuple(PeriodGrades.model_validate(t) for t in periods[p.provider_id])}
                 if p.provider_id in periods
+                else {}
+            )
+            | (
+                {"provinces": tuple(ProvinceCount.model_validate(t) for t in provinces[p.provider_id])}
+                if p.provider_id in provinces
                 else {}
             )
         )
@@ -505,6 +540,7 @@ async def recompute_study(conn: Connection, study_id: str, facts: FileFacts | No
             facts.submitted_at if facts is not None else await store.submitted_times(conn, study_id)
         )
         differences += await _period_differences(conn, study_id, responses, submitted_at, providers)
+    differences += await _province_differences(conn, study_id, scheme)
     return Recomputed(study_id, len(providers), len(responses), differences)
 
 
@@ -528,6 +564,29 @@ async def _period_differences(
         actual = pair_periods(actual_facts.get(provider_id, []))
         if expected != actual:
             lines.append(f"{provider_id}: jobcoach periods {actual} differ from the recomputed {expected}")
+    return lines
+
+
+async def _province_differences(conn: Connection, study_id: str, scheme: Scheme | None) -> list[str]:
+    """The invitations per province counted from every kept invitation's province against the
+    counts kept as they came, and the summary's figures (per provider, the headline group's)."""
+    recomputed = count_provinces(await store.invitation_provinces(conn, study_id))
+    kept_counts = await store.kept_province_counts(conn, study_id)
+    lines = [
+        f"{key.provider_id or '(benchmark)'} / {key.respondent_type} / {key.province}: kept"
+        f" {kept_counts.get(key, 0)} invitation(s) in the province, recomputed {recomputed.get(key, 0)}"
+        for key in sorted(set(recomputed) | set(kept_counts), key=store.province_order)
+        if recomputed.get(key, 0) != kept_counts.get(key, 0)
+    ]
+    headline = headline_type(scheme)
+    expected, actual = province_counts(recomputed, headline), province_counts(kept_counts, headline)
+    for provider_id in sorted(set(expected) | set(actual)):
+        lines += [
+            f"{provider_id}: {line}"
+            for line in figure_differences(
+                {"provinces": expected.get(provider_id, [])}, {"provinces": actual.get(provider_id, [])}
+            )
+        ]
     return lines
 
 

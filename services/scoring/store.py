@@ -1,8 +1,8 @@
 """All SQL of the scoring service: set-based, one statement per batch and table.
 
 Lock order, so concurrent consumers (one per topic) never deadlock: every handler writes
-its facts first (sorted by invitation id), then the aggregates table by table (units,
-unit_grades, unit_answers, snapshots), each sorted by key. The benchmark rows (provider '')
+its facts first (sorted by invitation id), then the aggregates table by table (province_counts,
+units, unit_grades, unit_answers, snapshots), each sorted by key. The benchmark rows (provider '')
 sort first within their study.
 """
 
@@ -22,8 +22,10 @@ from services.scoring.domain import (
     KeptResponse,
     PeriodFact,
     ProviderKey,
+    ProvinceKey,
     UnitKey,
     UnitTally,
+    count_provinces,
 )
 from services.scoring.fieldwork import ProviderFieldwork
 from shared.db import Connection
@@ -629,6 +631,90 @@ async def jobcoach_period_keys(conn: Connection, study_id: str) -> dict[uuid.UUI
         "SELECT invitation_id, period FROM scoring.jobcoach_periods WHERE study_id = $1", study_id
     )
     return {r["invitation_id"]: r["period"] for r in records}
+
+
+# --- where the clients come from: invitations per province ------------------------------------
+
+
+async def record_provinces(
+    conn: Connection, issued: Sequence[InvitationIssuedPayload]
+) -> dict[ProvinceKey, int]:
+    """Keep the province of each new invitation that carries one and count it; returns the
+    counts added (a redelivered invitation changes nothing). Independent of ``scoring.issued``,
+    so an invitation whose undeliverable event came first still counts in its province."""
+    rows = sorted(
+        {p.invitation_id: p for p in issued if p.province is not None}.values(),
+        key=lambda p: p.invitation_id,
+    )
+    if not rows:
+        return {}
+    records = await conn.fetch(
+        """
+        INSERT INTO scoring.invitation_provinces
+            (invitation_id, study_id, provider_id, respondent_type, province)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+        ON CONFLICT (invitation_id) DO NOTHING
+        RETURNING study_id, provider_id, respondent_type, province
+        """,
+        [p.invitation_id for p in rows],
+        [p.study_id for p in rows],
+        [p.provider_id for p in rows],
+        [p.respondent_type for p in rows],
+        [p.province for p in rows],
+    )
+    added = count_provinces(_province_key(r) for r in records)
+    keys = sorted(added, key=province_order)
+    if keys:
+        await conn.execute(
+            """
+            INSERT INTO scoring.province_counts AS t
+                (study_id, provider_id, respondent_type, province, invited)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+            ON CONFLICT (study_id, provider_id, respondent_type, province)
+            DO UPDATE SET invited = t.invited + EXCLUDED.invited
+            """,
+            [k.study_id for k in keys],
+            [k.provider_id for k in keys],
+            [k.respondent_type for k in keys],
+            [k.province for k in keys],
+            [added[k] for k in keys],
+        )
+    return added
+
+
+def _province_key(record: Any) -> ProvinceKey:
+    return ProvinceKey(
+        record["study_id"], record["provider_id"], record["respondent_type"], record["province"]
+    )
+
+
+def province_order(key: ProvinceKey) -> tuple[str, str, str, str]:
+    return (key.study_id, key.provider_id, key.respondent_type, key.province)
+
+
+async def kept_province_counts(
+    conn: Connection, study_id: str, provider_ids: Sequence[str] | None = None
+) -> dict[ProvinceKey, int]:
+    """The counted invitations per province (of some providers, or all) in a study."""
+    records = await conn.fetch(
+        """
+        SELECT study_id, provider_id, respondent_type, province, invited FROM scoring.province_counts
+        WHERE study_id = $1 AND ($2::text[] IS NULL OR provider_id = ANY($2::text[]))
+        """,
+        study_id,
+        None if provider_ids is None else list(provider_ids),
+    )
+    return {_province_key(r): r["invited"] for r in records}
+
+
+async def invitation_provinces(conn: Connection, study_id: str) -> list[ProvinceKey]:
+    """The province of every kept invitation of a study that has one: what a recompute counts."""
+    records = await conn.fetch(
+        "SELECT study_id, provider_id, respondent_type, province FROM scoring.invitation_provinces"
+        " WHERE study_id = $1",
+        study_id,
+    )
+    return [_province_key(r) for r in records]
 
 
 # --- recompute: the facts ---------------------------------------------------------------------

@@ -196,6 +196,26 @@ async def test_a_jobcoach_period_travels_as_one_pseudonymous_key_for_werknemer_a
     assert "TRAJECT" not in bodies
 
 
+async def test_the_province_of_the_postcode_travels_with_the_invitation_and_the_postcode_does_not(
+    panel: Panel,
+) -> None:
+    csv = "client_ref,email,postcode,service\nZ1,z@x.nl,2712 AB,3\nU1,u@x.nl,3511lx,3\nN1,n@x.nl,,3\n"
+
+    response = await panel.deliver(panel.a, csv)
+
+    assert response.status_code == 201, response.text
+    bodies = await panel.fetchval(
+        "SELECT json_agg(convert_from(body, 'UTF8')::json -> 'payload') FROM invitations.outbox"
+        " WHERE topic = 'invitations.issued'"
+        " AND convert_from(body, 'UTF8')::json -> 'payload' ->> 'study_id' = $1"
+        " AND convert_from(body, 'UTF8')::json -> 'payload' ->> 'provider_id' = $2",
+        panel.study_id,
+        panel.a,
+    )
+    assert sorted(str(p["province"]) for p in json.loads(bodies)) == ["None", "Utrecht", "Zuid-Holland"]
+    assert "2712" not in bodies and "3511" not in bodies
+
+
 async def test_a_provider_reads_its_own_enrolments_and_changes_its_own_options(panel: Panel) -> None:
     async with panel.http() as http:
         mine = (await http.get("/api/enrolments", headers=panel.key(panel.a))).json()

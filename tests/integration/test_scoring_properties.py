@@ -9,6 +9,7 @@ and topic), on the real database, for random event orders made by hypothesis.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ from shared.events import (
     ApproachOutcome,
     Event,
     InvitationIssued,
+    Province,
     RespondentType,
     ResponseSubmitted,
 )
@@ -91,6 +93,7 @@ class Person:
     withdrew: bool
     approaches: list[tuple[ApproachOutcome, AaporCode | None]]
     opted_out: bool
+    province: Province | None = None
 
 
 people = st.builds(
@@ -104,6 +107,7 @@ people = st.builds(
     withdrew=st.booleans(),
     approaches=st.lists(st.sampled_from(APPROACHES), max_size=3),
     opted_out=st.booleans(),
+    province=st.sampled_from([None, "Utrecht", "Limburg", "Zeeland"]),
 )
 
 
@@ -119,6 +123,7 @@ def fieldwork(study_id: str, persons: list[Person]) -> tuple[list[Event], dict[U
             person.service,
             person.respondent_type,
             "bow-opdrachtgever" if buyer else "bow-client-regular",
+            province=person.province,
         )
         key = UnitKey(study_id, person.provider, person.service, person.respondent_type)
         events.append(invitation)
@@ -147,6 +152,21 @@ def fieldwork(study_id: str, persons: list[Person]) -> tuple[list[Event], dict[U
                 answered = "I" if person.usable else "P"
         expected.append((key, disposition_tally(final_disposition(approach, answered))))
     return events, aggregate(expected)
+
+
+def provinces_of(persons: list[Person]) -> dict[str, list[dict[str, object]]]:
+    """What the summary page shows: per provider the invited clients per province, most first."""
+    counts: dict[str, Counter[str]] = {}
+    for person in persons:
+        if person.respondent_type == "client" and person.province is not None:
+            counts.setdefault(person.provider, Counter())[person.province] += 1
+    return {
+        provider: [
+            {"province": p, "invited": n}
+            for p, n in sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        ]
+        for provider, found in counts.items()
+    }
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -195,3 +215,6 @@ async def test_incremental_aggregates_and_dispositions_equal_the_recompute_in_an
     assert tally_differences(expected, kept.tallies) == []
     for mine, theirs in zip(remembered, read_back, strict=True):
         assert figure_differences({**theirs, "as_of": None}, {**mine, "as_of": None}) == []
+    expected_provinces = provinces_of(persons)
+    for tree in read_back:
+        assert tree.get("provinces", []) == expected_provinces.get(tree["provider_id"], [])

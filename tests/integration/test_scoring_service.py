@@ -19,7 +19,14 @@ from rich.console import Console
 
 from services.scoring import app as scoring
 from services.scoring import service as scoring_service
-from shared.events import Event, ResponseSubmitted, ScoresUpdatedPayload, encode_event, parse_event
+from shared.events import (
+    Event,
+    ProvinceCount,
+    ResponseSubmitted,
+    ScoresUpdatedPayload,
+    encode_event,
+    parse_event,
+)
 from shared.runtime import ServiceRuntime
 from tests.conftest import MakeSettings
 from tests.polling import eventually
@@ -393,3 +400,54 @@ async def test_the_scores_api_answers_only_the_admin_key(service: ServiceRuntime
         anonymous = await http.get("/api/studies/kto/scores")
         wrong = await http.get("/api/studies/kto/scores", headers={"X-API-Key": "not-the-key"})
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
+
+
+async def test_the_invited_clients_per_province_come_through_the_pipeline_most_first(
+    service: ServiceRuntime,
+) -> None:
+    panel = Panel(new_study())
+    events: list[Event] = [
+        *(panel.invite("pluswerk", province="Zuid-Holland") for _ in range(3)),
+        *(panel.invite("pluswerk", province="Utrecht") for _ in range(2)),
+        panel.invite("pluswerk", province="Gelderland"),
+        panel.invite("pluswerk"),  # no known postcode: in no province
+        panel.invite("pluswerk", "9", "opdrachtgever", "bow-opdrachtgever", province="Limburg"),
+    ]
+    bounced = panel.invite("pluswerk", province="Gelderland")
+    events += [panel.bounce(bounced), bounced]  # the bounce first: still invited from Gelderland
+
+    await publish(service, events)
+
+    await eventually(lambda: consumed(service, events))
+    [snapshot] = await scores(service, panel.study_id)
+    assert snapshot["provinces"] == [
+        {"province": "Zuid-Holland", "invited": 3},
+        {"province": "Gelderland", "invited": 2},
+        {"province": "Utrecht", "invited": 2},
+    ]
+    assert (await emitted(service, panel.study_id))[-1].provinces == tuple(
+        ProvinceCount.model_validate(p) for p in snapshot["provinces"]
+    )
+    assert (await recomputed(service, panel.study_id)).ok
+
+
+async def test_the_recompute_names_a_province_count_that_differs_from_the_invitations(
+    service: ServiceRuntime,
+) -> None:
+    panel = Panel(new_study())
+    events = [panel.invite("pluswerk", province="Zeeland") for _ in range(2)]
+    await publish(service, events)
+    await eventually(lambda: consumed(service, events))
+    assert service.ctx is not None
+    async with service.ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE scoring.province_counts SET invited = invited + 1 WHERE study_id = $1", panel.study_id
+        )
+
+    result = await recomputed(service, panel.study_id)
+
+    assert (
+        "pluswerk / client / Zeeland: kept 3 invitation(s) in the province, recomputed 2"
+        in result.differences
+    )
+    assert any(line.startswith("pluswerk: provinces[0].invited") for line in result.differences)

@@ -22,7 +22,7 @@ from services.reporting.documents import (
 from services.reporting.domain import NO_FIGURE, format_decimal
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, Diagram, ReportDocument, hidden_units, register_entries
-from shared.events import GradeFigures, ScoresUpdatedPayload, UnitFigures
+from shared.events import GradeFigures, ProvinceCount, ScoresUpdatedPayload, UnitFigures
 from shared.schemes import load_scheme
 from tevreden.sample_reports import study_payloads
 
@@ -224,3 +224,43 @@ def test_the_pdf_renders_to_pages_with_text_and_charts() -> None:
 
 def _near(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
     return all(abs(x - y) <= 12 for x, y in zip(a, b, strict=True))
+
+
+def _with_provinces(payload: ScoresUpdatedPayload) -> ScoresUpdatedPayload:
+    counts = (("Zuid-Holland", 30), ("Utrecht", 15), ("Zeeland", 5))
+    provinces = tuple(ProvinceCount(province=p, invited=n) for p, n in counts)  # type: ignore[arg-type]
+    return payload.model_copy(update={"provinces": provinces})
+
+
+def test_the_blik_op_werk_summary_names_the_provinces_the_clients_come_from_with_their_shares() -> None:
+    context = Context("final", 1, "Pluswerk Re-integratie", "Studie 2026")
+    doc = build_document(_with_provinces(payloads("bow")[0]), load_scheme("bow"), context)
+    assert doc.summary is not None
+    assert [(name, text) for name, _, text in doc.summary.provinces] == [
+        ("Zuid-Holland", "30 (60%)"),
+        ("Utrecht", "15 (30%)"),
+        ("Zeeland", "5 (10%)"),
+    ]
+    html = render_document(doc)
+    assert "Cliënten afkomstig uit de volgende provincie(s): " in html
+    assert "Zuid-Holland, Utrecht, Zeeland" in html and "<title>Cliënten per provincie</title>" in html
+
+
+def test_without_a_known_province_the_summary_shows_no_provinces() -> None:
+    doc = document("bow")
+    assert doc.summary is not None and doc.summary.provinces == ()
+    assert "provincie(s)" not in render_document(doc)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
+def test_the_provinces_are_on_the_pdf_summary_page() -> None:
+    context = Context("final", 1, "Pluswerk Re-integratie", "Studie 2026")
+    doc = build_document(_with_provinces(payloads("bow")[0]), load_scheme("bow"), context)
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = ARTIFACTS / "bow-provinces.pdf"
+    pdf.write_bytes(render_pdf(render_document(doc, pdf=True)))
+    text = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "3", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    summary = text[text.index("Samenvatting") :]
+    assert "provincie(s)" in summary and "Zuid-Holland" in summary and "30 (60%)" in summary
