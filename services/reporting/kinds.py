@@ -410,7 +410,14 @@ def _norm_text(payload: ScoresUpdatedPayload) -> str:
         "no_grades": "niet te beoordelen",
         "exemption_possible": "niet gehaald; vrijstelling kan worden aangevraagd",
     }
-    return " ".join(f"Norm: {verdicts[n.verdict]}. {n.reason}" for n in payload.norms)
+    # Scoring's reasons of a met or missed norm already say so ("Norm gehaald.", "Norm niet
+    # gehaald: …"); the verdict goes in front only where the reason does not give it.
+    return " ".join(
+        n.reason
+        if n.verdict in ("met", "missed") and n.reason.startswith("Norm")
+        else f"Norm: {verdicts[n.verdict]}. {n.reason}"
+        for n in payload.norms
+    )
 
 
 def _bow_summary(

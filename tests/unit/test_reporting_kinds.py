@@ -22,7 +22,7 @@ from services.reporting.documents import (
 from services.reporting.domain import NO_FIGURE, format_decimal
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, Diagram, ReportDocument, hidden_units, register_entries
-from shared.events import GradeFigures, ProvinceCount, ScoresUpdatedPayload, UnitFigures
+from shared.events import GradeFigures, NormFigures, ProvinceCount, ScoresUpdatedPayload, UnitFigures
 from shared.schemes import load_scheme
 from tevreden.sample_reports import study_payloads
 
@@ -264,3 +264,22 @@ def test_the_provinces_are_on_the_pdf_summary_page() -> None:
     ).stdout
     summary = text[text.index("Samenvatting") :]
     assert "provincie(s)" in summary and "Zuid-Holland" in summary and "30 (60%)" in summary
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason", "says"),
+    [
+        ("met", "Norm gehaald.", "Norm gehaald."),
+        ("missed", "Norm niet gehaald: totaal 6,1 < 6,5.", "Norm niet gehaald: totaal 6,1 < 6,5."),
+        (
+            "no_grades",
+            "Geen rapportcijfers ontvangen.",
+            "Norm: niet te beoordelen. Geen rapportcijfers ontvangen.",
+        ),
+    ],
+)
+def test_the_summary_says_the_norms_verdict_once(verdict: str, reason: str, says: str) -> None:
+    norm = NormFigures(rule="per_unit", verdict=verdict, reason=reason)  # type: ignore[arg-type]
+    payload = payloads("bow")[0].model_copy(update={"norms": (norm,)})
+    doc = build_document(payload, load_scheme("bow"), Context("final", 1, "Pluswerk", "Studie 2026"))
+    assert doc.summary is not None and doc.summary.norm_text == says
