@@ -188,11 +188,13 @@ def status(
     url: Annotated[
         list[str] | None, typer.Option(help="service=base URL, where one is elsewhere (repeat)")
     ] = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Fieldwork status: per provider the response so far, its forecast, the requirement and a
     flag; then each service's outbox backlog, consumer lag and dead-lettered events.
 
-    Exit code 0: nobody flagged; 1: a provider heads below the requirement; 2: scoring unreachable.
+    Exit code 0: nobody flagged; 1: a provider heads below the requirement; 2: scoring unreachable
+    or the key refused.
     """
     from rich.console import Console
 
@@ -205,7 +207,8 @@ def status(
         urls |= parse_pairs(url or [], "--url")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    raise typer.Exit(run_status(study, urls["scoring"], urls, horizon_days, Console()))
+    key = api_key or settings.admin_api_key.get_secret_value()
+    raise typer.Exit(run_status(study, urls["scoring"], urls, horizon_days, Console(), api_key=key))
 
 
 class WaveKind(StrEnum):

@@ -1,12 +1,13 @@
 """``tevreden status --study S``: fieldwork per provider, and the pipeline's backlogs.
 
-The provider rows come from the scoring service (``GET /api/studies/{study}/status``: response
-so far, forecast, requirement, flag); the backlogs from every service's ``/metrics``: outbox
-rows waiting and the oldest one's age, consumer lag per group and topic, events dead-lettered
-and failed attempts since the service started. A service that does not answer is shown as down.
+The provider rows come from the scoring service (``GET /api/studies/{study}/status`` with the
+admin key: response so far, forecast, requirement, flag); the backlogs from every service's
+``/metrics``: outbox rows waiting and the oldest one's age, consumer lag per group and topic,
+events dead-lettered and failed attempts since the service started. A service that does not
+answer is shown as down.
 
 Exit code 0: nobody flagged; 1: at least one provider heads below the requirement; 2: the
-scoring service could not be asked.
+scoring service could not be asked or refused the key.
 """
 
 from __future__ import annotations
@@ -97,25 +98,53 @@ def backlog_table(metrics: Mapping[str, ServiceMetrics]) -> Table:
     return table
 
 
+class KeyRefused(httpx.HTTPError):
+    """The scoring service answered 401: the key is wrong or missing."""
+
+
+def fetch_status(scoring_url: str, study: str, api_key: str, horizon_days: float = 42.0) -> dict[str, Any]:
+    """The scoring service's fieldwork status of ``study``, asked with ``api_key``."""
+    response = httpx.get(
+        f"{scoring_url.rstrip('/')}/api/studies/{study}/status",
+        params={"horizon_days": horizon_days},
+        headers={"X-API-Key": api_key},
+        timeout=60.0,
+    )
+    if response.status_code == 401:
+        raise KeyRefused(
+            "the scoring service refused the key (401): pass --api-key or set TEVREDEN_ADMIN_API_KEY"
+        )
+    response.raise_for_status()
+    status: dict[str, Any] = response.json()
+    return status
+
+
 def run_status(
-    study: str, scoring_url: str, service_urls: Mapping[str, str], horizon_days: float, console: Console
+    study: str,
+    scoring_url: str,
+    service_urls: Mapping[str, str],
+    horizon_days: float,
+    console: Console,
+    *,
+    api_key: str,
 ) -> int:
     try:
-        response = httpx.get(
-            f"{scoring_url.rstrip('/')}/api/studies/{study}/status",
-            params={"horizon_days": horizon_days},
-            timeout=30.0,
-        )
-        response.raise_for_status()
+        status = fetch_status(scoring_url, study, api_key, horizon_days)
+    except KeyRefused as exc:
+        console.print(str(exc), markup=False)
+        return 2
     except httpx.HTTPError as exc:
         console.print(f"cannot ask the scoring service at {scoring_url}: {exc}", markup=False)
         return 2
-    status = response.json()
     console.print(providers_table(status))
     curve = status["curve"]
     console.print(
-        f"Response curve of the study: median delay {curve['median_delay_days']:.1f} days;"
-        f" forecast for {status['horizon_days']:.0f} days of fieldwork per invitation.",
+        (
+            ""
+            if curve is None
+            else f"Response curve of the study: median delay {curve['median_delay_days']:.1f} days; "
+        )
+        + f"forecast for {status['horizon_days']:.0f} days of fieldwork per invitation.",
         highlight=False,
     )
     console.print(backlog_table(fetch_metrics(service_urls)))
@@ -131,10 +160,8 @@ def default_wave_key(study: str, kind: str, providers: list[str], day: str) -> s
     return f"cli-{study}-{kind}-{day}-{digest}"[:100]
 
 
-def flagged_providers(scoring_url: str, study: str) -> list[str]:
-    response = httpx.get(f"{scoring_url.rstrip('/')}/api/studies/{study}/status", timeout=60.0)
-    response.raise_for_status()
-    return list(response.json()["flagged"])
+def flagged_providers(scoring_url: str, study: str, api_key: str) -> list[str]:
+    return list(fetch_status(scoring_url, study, api_key)["flagged"])
 
 
 def run_extra_wave(
@@ -153,10 +180,13 @@ def run_extra_wave(
     1: no provider to do it for; 2: a service said no or did not answer."""
     try:
         chosen = (
-            flagged_providers(scoring_url, study)
+            flagged_providers(scoring_url, study, api_key)
             if providers == "flagged"
             else [p.strip() for p in providers.split(",") if p.strip()]
         )
+    except KeyRefused as exc:
+        console.print(str(exc), markup=False)
+        return 2
     except httpx.HTTPError as exc:
         console.print(f"cannot ask the scoring service at {scoring_url}: {exc}", markup=False)
         return 2

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -232,3 +232,26 @@ def forecast_study(
 def waiting_by_day(ages_days: Mapping[float, int]) -> tuple[tuple[float, int], ...]:
     """Non-respondents grouped by age, sorted (a helper for callers that count by age)."""
     return tuple(sorted((age, n) for age, n in ages_days.items() if n > 0))
+
+
+# The study-level lines of the status a provider may see beside its own rows: they describe the
+# study and its scheme, never another provider's figures. The fitted ``curve`` is not among
+# them: it pools every provider's responses (with two providers, the study's eventual response
+# and one's own figures give the other's).
+PROVIDER_VISIBLE_LINES = ("study_id", "scheme_id", "as_of", "horizon_days", "requirement")
+
+
+def status_seen_by(status: Mapping[str, Any], provider_id: str | None) -> dict[str, Any] | None:
+    """What a caller may see of a study's fieldwork status: the bureau (``provider_id`` None)
+    all of it; a provider only its own rows, its own flag and the study-level lines that reveal
+    no other provider's figures. None when the provider has no rows in the study."""
+    if provider_id is None:
+        return dict(status)
+    rows = [row for row in status["providers"] if row["provider_id"] == provider_id]
+    if not rows:
+        return None
+    return {line: status[line] for line in PROVIDER_VISIBLE_LINES} | {
+        "curve": None,
+        "providers": rows,
+        "flagged": [provider_id] if any(row["flagged"] for row in rows) else [],
+    }

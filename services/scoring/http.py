@@ -1,29 +1,51 @@
-"""Scores API of the scoring service (wiring only; the work is in ``service`` and ``store``)."""
+"""Scores API of the scoring service (wiring only; the work is in ``service`` and ``store``).
+
+Who sees the fieldwork status: the bureau's admin key every provider; a provider's own API key
+(the one the invitations service issued, known here by its hash from
+``invitations.provider_registered``) only its own rows, and 404 for a study it has no rows in,
+exactly as if the study did not exist; no key or an unknown key answers 401.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Path, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.scoring import pipeline, service, status_page
-from services.scoring.fieldwork import ForecastSettings
-from shared.apikeys import key_check
+from services.scoring import pipeline, service, status_page, store
+from services.scoring.fieldwork import ForecastSettings, status_seen_by
+from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
 from shared.runtime import ServiceContext
+from shared.tokens import token_hash
 
 StudyId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 Horizon = Annotated[
     float, Query(gt=0, le=365, description="Days of fieldwork per invitation (invitation, reminders)")
 ]
+WRONG_KEY = "wrong or missing API key"
+NO_STATUS = "geen veldwerk / no fieldwork of yours in this study"
+BUREAU = "bureau"  # the caller with the admin key
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden scoring: figures per provider", version="2")
 
-    require_admin = key_check(ctx.settings.admin_api_key.get_secret_value())
+    admin_key = ctx.settings.admin_api_key.get_secret_value()
+    require_admin = key_check(admin_key)
+    page_headers = _page_headers(ctx.settings.invitations_public_url)
+
+    async def caller_of(api_key: str) -> str | None:
+        """``BUREAU`` for the admin key, the provider id for a provider's own key, else None."""
+        if same_key(api_key, admin_key):
+            return BUREAU
+        if not api_key:
+            return None
+        async with ctx.pool.acquire() as conn:
+            return await store.provider_for_key(conn, token_hash(api_key))
 
     @app.get("/api/studies/{study_id}/scores", dependencies=[Depends(require_admin)])
     async def study_scores(study_id: StudyId) -> list[ScoresUpdatedPayload]:
@@ -32,22 +54,44 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         async with ctx.pool.acquire() as conn:
             return await service.study_scores(conn, study_id)
 
-    async def status_of(study_id: str, horizon_days: float) -> dict[str, Any]:
+    async def status_for(study_id: str, horizon_days: float, caller: str) -> dict[str, Any]:
         async with ctx.pool.acquire() as conn:
-            return await service.study_status(
+            status = await service.study_status(
                 conn, study_id, datetime.now(UTC), ForecastSettings(horizon_days=horizon_days)
             )
+        seen = status_seen_by(status, None if caller == BUREAU else caller)
+        if seen is None:
+            raise HTTPException(404, NO_STATUS)
+        return seen
 
     @app.get("/api/studies/{study_id}/status")
-    async def study_status(study_id: StudyId, horizon_days: Horizon = 42.0) -> dict[str, Any]:
+    async def study_status(
+        study_id: StudyId, horizon_days: Horizon = 42.0, x_api_key: str = Header(default="")
+    ) -> dict[str, Any]:
         """Fieldwork status: per provider the response so far, the forecast of the final
-        response and whether it heads below the publication requirement (flagged)."""
-        return await status_of(study_id, horizon_days)
+        response and whether it heads below the publication requirement (flagged). The admin
+        key sees every provider; a provider's own key its own rows only."""
+        caller = await caller_of(x_api_key)
+        if caller is None:
+            raise HTTPException(401, WRONG_KEY)
+        return await status_for(study_id, horizon_days, caller)
 
-    @app.get("/ops/studies/{study_id}/status", response_class=HTMLResponse)
-    async def study_status_page(study_id: StudyId, horizon_days: Horizon = 42.0) -> str:
-        """The same as a page for operations, with a chart, the extra-wave action for flagged
-        providers and every service's backlogs (outbox, lag, dead letters)."""
+    async def status_page_for(study_id: str, horizon_days: float, api_key: str | None) -> HTMLResponse:
+        """The page for a key; without one, the form that asks for it (the key travels only in a
+        POST body or a header, never in a URL, and the page never holds it)."""
+        if api_key is None:
+            return HTMLResponse(status_page.key_form(study_id), headers=page_headers)
+        caller = await caller_of(api_key)
+        if caller is None:
+            return HTMLResponse(status_page.key_form(study_id, refused=True), 401, headers=page_headers)
+        try:
+            status = await status_for(study_id, horizon_days, caller)
+        except HTTPException as exc:
+            return HTMLResponse(
+                status_page.message_page(study_id, str(exc.detail)), exc.status_code, headers=page_headers
+            )
+        if caller != BUREAU:  # a provider: its own rows, no action, no pipeline
+            return HTMLResponse(status_page.render(status), headers=page_headers)
         settings = ctx.settings
         backlogs = await pipeline.fetch_all(
             {
@@ -56,10 +100,45 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             }
             | {"scoring": f"http://127.0.0.1:{settings.port_for('scoring')}"}
         )
-        return status_page.render(
-            await status_of(study_id, horizon_days),
+        page = status_page.render(
+            status,
             invitations_url=settings.invitations_public_url,
             pipeline=pipeline.pipeline_table(backlogs),
         )
+        return HTMLResponse(page, headers=page_headers)
+
+    @app.get("/ops/studies/{study_id}/status", response_class=HTMLResponse)
+    async def study_status_page(
+        study_id: StudyId, horizon_days: Horizon = 42.0, x_api_key: str | None = Header(default=None)
+    ) -> HTMLResponse:
+        """The same as a page for operations, with a chart, the extra-wave action for flagged
+        providers and every service's backlogs (outbox, lag, dead letters). In a browser it
+        first asks for the key (a form that posts it here); a script may send ``X-API-Key``."""
+        return await status_page_for(study_id, horizon_days, x_api_key)
+
+    @app.post("/ops/studies/{study_id}/status", response_class=HTMLResponse)
+    async def study_status_page_with_key(
+        study_id: StudyId, request: Request, horizon_days: Horizon = 42.0
+    ) -> HTMLResponse:
+        """The key form's answer: the ``api_key`` field, the admin key or a provider's own."""
+        form = await request.form()
+        api_key = form.get("api_key")
+        return await status_page_for(study_id, horizon_days, api_key if isinstance(api_key, str) else "")
 
     return app
+
+
+def _page_headers(invitations_url: str) -> dict[str, str]:
+    """The ops pages show figures and take a key: kept by the browser only (``private``; so
+    going back to a page and submitting its extra-wave form again repeats the same wave key,
+    which approaches nobody twice), never framed, and their forms post only here or to the
+    invitations service (the extra wave)."""
+    parts = urlsplit(invitations_url)
+    form_targets = f"'self' {parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
+    return {
+        "Cache-Control": "private, no-cache",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
+        f" form-action {form_targets}; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }

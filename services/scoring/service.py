@@ -69,6 +69,7 @@ from shared.events import (
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     PeriodGrades,
+    ProviderRegistered,
     ProvinceCount,
     ResponseSubmitted,
     ResponseSubmittedPayload,
@@ -193,6 +194,16 @@ async def count_withdrawals(conn: Connection, events: list[Event]) -> None:
         conn, {invitation_id: (r.key, DispositionChange(withdrawn=True)) for invitation_id, r in taken_out}
     )
     await _apply(conn, aggregate(contributions), events)
+
+
+async def keep_provider_keys(conn: Connection, events: list[Event]) -> None:
+    """``invitations.provider_registered``: remember the hash of each provider's own API key,
+    so a provider can read the fieldwork status of its own rows."""
+    keys = [
+        (e.payload.provider_id, e.payload.api_key_hash) for e in events if isinstance(e, ProviderRegistered)
+    ]
+    if keys:
+        await store.keep_provider_keys(conn, keys)
 
 
 def unit_of(p: ResponseSubmittedPayload) -> UnitKey:

@@ -3,6 +3,7 @@
 One row per provider and respondent type: a bar for the response so far, a lighter bar up to
 the forecast, and a mark at the requirement. Flagged providers (heading below the requirement)
 are marked in text as well as colour. No JavaScript; ids and figures only, never personal data.
+The page first asks for a key (``key_form``); it never holds one.
 """
 
 from __future__ import annotations
@@ -121,7 +122,64 @@ def action_form(status: dict[str, Any], invitations_url: str) -> str:
 <button type="submit">Send extra wave</button></fieldset></form>"""
 
 
+_STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem; }
+table { border-collapse: collapse; margin-top: 1rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }
+th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
+tr.flagged td { background: #fdecea; font-weight: bold; }
+fieldset { margin-top: 1rem; max-width: 60rem; }
+</style>"""
+
+
+def _page(title: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+{_STYLE}</head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def key_form(study_id: str, *, refused: bool = False) -> str:
+    """The page that asks for the key before it shows anything: the admin key (every provider)
+    or a provider's own API key (its own rows). The form posts the key to this same address
+    (its query string kept), so the key is never in a URL, a link or the page."""
+    study = escape(study_id)
+    refusal = '<p id="refused" role="alert">Wrong or missing key.</p>' if refused else ""
+    return _page(
+        f"Fieldwork status {study}",
+        f"""<h1>Fieldwork status: {study}</h1>
+{refusal}<form id="status-key" method="post">
+<p><label>Admin key, or your own API key as a provider
+<input type="password" name="api_key" autocomplete="off" required autofocus></label></p>
+<button type="submit">Show the status</button></form>""",
+    )
+
+
+def message_page(study_id: str, message: str) -> str:
+    """A refusal or other message in place of the status (never figures)."""
+    study = escape(study_id)
+    return _page(
+        f"Fieldwork status {study}",
+        f'<h1>Fieldwork status: {study}</h1>\n<p id="message">{escape(message)}</p>',
+    )
+
+
+def _curve_line(status: dict[str, Any]) -> str:
+    curve = status["curve"]
+    if curve is None:  # a provider's view: the study's curve pools every provider
+        return ""
+    return f" Response curve of the study: median delay {curve['median_delay_days']:.1f} days."
+
+
 def render(status: dict[str, Any], *, invitations_url: str | None = None, pipeline: str = "") -> str:
+    """The status page: chart and table of the rows in ``status`` (every provider for the
+    bureau, a provider's own for a provider); the extra-wave form and the pipeline only when
+    given (the bureau's view)."""
     study = escape(status["study_id"])
     requirement = status["requirement"]
     rule = (
@@ -130,30 +188,17 @@ def render(status: dict[str, Any], *, invitations_url: str | None = None, pipeli
         else f"at least {requirement['min_usable']} usable questionnaires and"
         f" {requirement['min_response_rate'] * 100:.0f}% response"
     )
-    curve = status["curve"]
     flagged = ", ".join(escape(p) for p in status["flagged"]) or "none"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Fieldwork status {study}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem; }}
-table {{ border-collapse: collapse; margin-top: 1rem; }}
-th, td {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
-th:first-child, td:first-child, td:nth-child(2) {{ text-align: left; }}
-tr.flagged td {{ background: #fdecea; font-weight: bold; }}
-fieldset {{ margin-top: 1rem; max-width: 60rem; }}
-</style></head>
-<body>
-<h1>Fieldwork status: {study}</h1>
+    return _page(
+        f"Fieldwork status {study}",
+        f"""<h1>Fieldwork status: {study}</h1>
 <p>Scheme {escape(str(status["scheme_id"]))}; requirement: {rule}. Forecast for the end of each
-invitation's fieldwork ({status["horizon_days"]:.0f} days after it was sent); response curve of the
-study: median delay {curve["median_delay_days"]:.1f} days. As of {escape(status["as_of"])}.</p>
+invitation's fieldwork ({status["horizon_days"]:.0f} days after it was sent).{_curve_line(status)}
+As of {escape(status["as_of"])}.</p>
 <p>Heading below the requirement: <strong id="flagged">{flagged}</strong></p>
 <p>Dark bar: response so far; light bar: forecast; black mark: requirement.</p>
 {chart(status)}
 {_table(status)}
 {action_form(status, invitations_url) if invitations_url else ""}
-{"<h2>Pipeline</h2>" + pipeline if pipeline else ""}
-</body></html>
-"""
+{"<h2>Pipeline</h2>" + pipeline if pipeline else ""}""",
+    )

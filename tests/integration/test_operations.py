@@ -1,7 +1,8 @@
 """Operations on running services: /metrics exposes every metric the dashboard and the alert
 rules read, consumer lag and outbox age are reported, a counted response is timed, and the
 fieldwork status (API, ops page, ``tevreden status``) flags a provider heading below the
-publication requirement.
+publication requirement to the bureau (admin key), shows a provider (its own key, known from
+``invitations.provider_registered``) only its own rows, and refuses anyone else.
 
 The scoring and responses services run once for the module; each test uses its own study.
 """
@@ -22,8 +23,16 @@ from rich.console import Console
 
 from services.responses import app as responses
 from services.scoring import app as scoring
-from shared.events import Event, InvitationIssued, ResponseSubmitted, encode_event
+from shared.events import (
+    Event,
+    InvitationIssued,
+    ProviderRegistered,
+    ProviderRegisteredPayload,
+    ResponseSubmitted,
+    encode_event,
+)
 from shared.runtime import ServiceRuntime
+from shared.tokens import token_hash
 from tests.conftest import MakeSettings
 from tests.ops_config import INVITATIONS_ONLY, all_service_metric_names, exposed_name
 from tests.polling import eventually
@@ -31,6 +40,8 @@ from tests.seeds import Panel, bow_client_answers
 from tevreden.status import run_status
 
 pytestmark = pytest.mark.integration
+ADMIN_KEY = "test-admin-key"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +199,31 @@ async def fieldwork_study(scoring_service: ServiceRuntime) -> str:
     return panel.study_id
 
 
+async def registered(scoring_service: ServiceRuntime, provider_id: str) -> str:
+    """A fresh API key of the provider, as the invitations service announces it (its hash only),
+    once the scoring service keeps it."""
+    api_key = secrets.token_urlsafe(24)
+    payload = ProviderRegisteredPayload(provider_id=provider_id, api_key_hash=token_hash(api_key))
+    await publish(scoring_service, [ProviderRegistered(payload=payload)])
+
+    async def kept() -> bool:
+        assert scoring_service.ctx is not None
+        async with scoring_service.ctx.pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT provider_id FROM scoring.provider_keys WHERE api_key_hash = $1", token_hash(api_key)
+            )
+        return bool(found == provider_id)
+
+    await eventually(kept)
+    return api_key
+
+
 async def test_the_status_flags_the_provider_heading_below_the_requirement(
     services: dict[str, ServiceRuntime],
 ) -> None:
     study = await fieldwork_study(services["scoring"])
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
-        response = await http.get(f"/api/studies/{study}/status")
+        response = await http.get(f"/api/studies/{study}/status", headers=ADMIN)
     response.raise_for_status()
     status: dict[str, Any] = response.json()
     by_provider = {p["provider_id"]: p for p in status["providers"]}
@@ -205,18 +235,93 @@ async def test_the_status_flags_the_provider_heading_below_the_requirement(
     assert by_provider["net-begonnen"]["forecast_response"] > by_provider["net-begonnen"]["response_so_far"]
 
 
+async def test_the_status_without_a_key_or_with_an_unknown_key_is_refused(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        without = await http.get(f"/api/studies/{study}/status")
+        unknown = await http.get(f"/api/studies/{study}/status", headers={"X-API-Key": "not-a-key"})
+    assert without.status_code == unknown.status_code == 401
+    assert "weinig-respons" not in without.text + unknown.text
+
+
+async def test_a_provider_with_its_own_key_sees_only_its_own_rows_and_no_study_curve(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    api_key = await registered(services["scoring"], "weinig-respons")
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        response = await http.get(f"/api/studies/{study}/status", headers={"X-API-Key": api_key})
+    assert response.status_code == 200
+    status = response.json()
+    assert [p["provider_id"] for p in status["providers"]] == ["weinig-respons"]
+    assert status["providers"][0]["status"] == "at_risk"
+    assert status["flagged"] == ["weinig-respons"]
+    assert status["curve"] is None  # pooled over every provider: it would reveal the others
+    assert status["requirement"]["min_usable"] == 10
+
+
+async def test_a_provider_without_rows_in_the_study_gets_404_as_for_a_study_that_does_not_exist(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    api_key = await registered(services["scoring"], f"elders-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        theirs = await http.get(f"/api/studies/{study}/status", headers={"X-API-Key": api_key})
+        missing = await http.get("/api/studies/kto-bestaat-niet/status", headers={"X-API-Key": api_key})
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()
+
+
+async def test_the_ops_page_asks_for_the_key_before_it_shows_any_figure(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        asked = await http.get(f"/ops/studies/{study}/status")
+        refused = await http.post(f"/ops/studies/{study}/status", data={"api_key": "not-a-key"})
+        empty = await http.post(f"/ops/studies/{study}/status", data={})
+    assert asked.status_code == 200
+    assert '<form id="status-key" method="post">' in asked.text  # posts to this same address
+    assert 'type="password" name="api_key"' in asked.text
+    assert refused.status_code == empty.status_code == 401
+    for page in (asked, refused, empty):
+        assert "weinig-respons" not in page.text and "<svg" not in page.text
+        assert page.headers["cache-control"] == "private, no-cache"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
 async def test_the_ops_page_draws_so_far_forecast_and_requirement_per_provider(
     services: dict[str, ServiceRuntime],
 ) -> None:
     study = await fieldwork_study(services["scoring"])
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
-        response = await http.get(f"/ops/studies/{study}/status")
+        response = await http.post(f"/ops/studies/{study}/status", data={"api_key": ADMIN_KEY})
     assert response.status_code == 200
     page = response.text
     assert "<svg" in page
     assert page.count('class="so-far"') == page.count('class="forecast"') == 3
     assert page.count('class="requirement"') == 3
     assert '<strong id="flagged">weinig-respons</strong>' in page
+    assert ADMIN_KEY not in page  # the page never holds the key
+
+
+async def test_a_provider_on_the_ops_page_sees_its_own_rows_without_action_or_pipeline(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    api_key = await registered(services["scoring"], "goed-werk")
+    async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
+        response = await http.post(f"/ops/studies/{study}/status", data={"api_key": api_key})
+    assert response.status_code == 200
+    page = response.text
+    assert page.count('class="so-far"') == 1 and "goed-werk" in page
+    assert "weinig-respons" not in page and "net-begonnen" not in page
+    assert '<strong id="flagged">none</strong>' in page
+    assert 'id="extra-wave"' not in page and 'id="pipeline"' not in page
+    assert "median delay" not in page
+    assert api_key not in page
 
 
 async def test_the_ops_page_offers_the_extra_wave_for_the_flagged_and_shows_the_backlogs(
@@ -224,7 +329,7 @@ async def test_the_ops_page_offers_the_extra_wave_for_the_flagged_and_shows_the_
 ) -> None:
     study = await fieldwork_study(services["scoring"])
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
-        page = (await http.get(f"/ops/studies/{study}/status")).text
+        page = (await http.get(f"/ops/studies/{study}/status", headers=ADMIN)).text
     invitations = services["scoring"].settings.invitations_public_url
     assert f'action="{invitations}/ops/studies/{study}/extra-waves"' in page
     assert 'name="providers" size="60" value="weinig-respons"' in page
@@ -242,7 +347,9 @@ async def test_tevreden_status_prints_providers_and_backlogs_and_exits_1_when_on
     urls = {name: base_url(service) for name, service in services.items()}
     urls["reporting"] = "http://127.0.0.1:9"  # not running: shown as down
     console = Console(record=True, width=200)
-    code = await asyncio.to_thread(run_status, study, urls["scoring"], urls, 42.0, console)
+    code = await asyncio.to_thread(
+        lambda: run_status(study, urls["scoring"], urls, 42.0, console, api_key=ADMIN_KEY)
+    )
     text = console.export_text()
     assert code == 1
     assert "weinig-respons" in text and "HEADING BELOW" in text
@@ -250,8 +357,23 @@ async def test_tevreden_status_prints_providers_and_backlogs_and_exits_1_when_on
     assert "DOWN" in text
 
 
-async def test_an_unknown_study_has_an_empty_status(services: dict[str, ServiceRuntime]) -> None:
+async def test_tevreden_status_with_a_wrong_key_says_so_and_exits_2(
+    services: dict[str, ServiceRuntime],
+) -> None:
+    study = await fieldwork_study(services["scoring"])
+    urls = {name: base_url(service) for name, service in services.items()}
+    console = Console(record=True, width=200)
+    code = await asyncio.to_thread(
+        lambda: run_status(study, urls["scoring"], urls, 42.0, console, api_key="not-a-key")
+    )
+    assert code == 2
+    assert "refused the key" in console.export_text()
+
+
+async def test_an_unknown_study_has_an_empty_status_for_the_bureau(
+    services: dict[str, ServiceRuntime],
+) -> None:
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
-        response = await http.get("/api/studies/kto-bestaat-niet/status")
+        response = await http.get("/api/studies/kto-bestaat-niet/status", headers=ADMIN)
     assert response.status_code == 200
     assert response.json()["providers"] == []
