@@ -26,16 +26,14 @@ from services.scoring import app as scoring
 from shared.events import (
     Event,
     InvitationIssued,
-    ProviderRegistered,
-    ProviderRegisteredPayload,
     ResponseSubmitted,
     encode_event,
 )
 from shared.runtime import ServiceRuntime
-from shared.tokens import token_hash
 from tests.conftest import MakeSettings
 from tests.ops_config import INVITATIONS_ONLY, all_service_metric_names, exposed_name
 from tests.polling import eventually
+from tests.provider_keys import registered_key
 from tests.seeds import Panel, bow_client_answers
 from tevreden.status import run_status
 
@@ -199,25 +197,6 @@ async def fieldwork_study(scoring_service: ServiceRuntime) -> str:
     return panel.study_id
 
 
-async def registered(scoring_service: ServiceRuntime, provider_id: str) -> str:
-    """A fresh API key of the provider, as the invitations service announces it (its hash only),
-    once the scoring service keeps it."""
-    api_key = secrets.token_urlsafe(24)
-    payload = ProviderRegisteredPayload(provider_id=provider_id, api_key_hash=token_hash(api_key))
-    await publish(scoring_service, [ProviderRegistered(payload=payload)])
-
-    async def kept() -> bool:
-        assert scoring_service.ctx is not None
-        async with scoring_service.ctx.pool.acquire() as conn:
-            found = await conn.fetchval(
-                "SELECT provider_id FROM scoring.provider_keys WHERE api_key_hash = $1", token_hash(api_key)
-            )
-        return bool(found == provider_id)
-
-    await eventually(kept)
-    return api_key
-
-
 async def test_the_status_flags_the_provider_heading_below_the_requirement(
     services: dict[str, ServiceRuntime],
 ) -> None:
@@ -250,7 +229,7 @@ async def test_a_provider_with_its_own_key_sees_only_its_own_rows_and_no_study_c
     services: dict[str, ServiceRuntime],
 ) -> None:
     study = await fieldwork_study(services["scoring"])
-    api_key = await registered(services["scoring"], "weinig-respons")
+    api_key = await registered_key(services["scoring"], "weinig-respons")
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
         response = await http.get(f"/api/studies/{study}/status", headers={"X-API-Key": api_key})
     assert response.status_code == 200
@@ -266,7 +245,7 @@ async def test_a_provider_without_rows_in_the_study_gets_404_as_for_a_study_that
     services: dict[str, ServiceRuntime],
 ) -> None:
     study = await fieldwork_study(services["scoring"])
-    api_key = await registered(services["scoring"], f"elders-{uuid.uuid4().hex[:8]}")
+    api_key = await registered_key(services["scoring"], f"elders-{uuid.uuid4().hex[:8]}")
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
         theirs = await http.get(f"/api/studies/{study}/status", headers={"X-API-Key": api_key})
         missing = await http.get("/api/studies/kto-bestaat-niet/status", headers={"X-API-Key": api_key})
@@ -311,7 +290,7 @@ async def test_a_provider_on_the_ops_page_sees_its_own_rows_without_action_or_pi
     services: dict[str, ServiceRuntime],
 ) -> None:
     study = await fieldwork_study(services["scoring"])
-    api_key = await registered(services["scoring"], "goed-werk")
+    api_key = await registered_key(services["scoring"], "goed-werk")
     async with httpx.AsyncClient(base_url=base_url(services["scoring"])) as http:
         response = await http.post(f"/ops/studies/{study}/status", data={"api_key": api_key})
     assert response.status_code == 200

@@ -8,7 +8,6 @@ study counted by the real scoring domain. Each test uses its own study id.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,7 +20,6 @@ import pytest
 from services.reporting import app as reporting
 from shared.events import (
     ProviderRegistered,
-    ProviderRegisteredPayload,
     ReportPublishedPayload,
     ScoresUpdated,
     ScoresUpdatedPayload,
@@ -29,9 +27,9 @@ from shared.events import (
     parse_event,
 )
 from shared.runtime import ServiceRuntime
-from shared.tokens import token_hash
 from tests.conftest import MakeSettings
 from tests.polling import eventually
+from tests.provider_keys import registered_key
 from tevreden.sample_reports import study_payloads
 
 pytestmark = pytest.mark.integration
@@ -80,27 +78,8 @@ async def publish(service: ServiceRuntime, *events: ScoresUpdated | ProviderRegi
 
 
 async def registered_provider(service: ServiceRuntime, provider_id: str) -> dict[str, str]:
-    """A provider's own API key, made known to reporting as invitations announces it."""
-    api_key = secrets.token_urlsafe(32)
-    await publish(
-        service,
-        ProviderRegistered(
-            payload=ProviderRegisteredPayload(provider_id=provider_id, api_key_hash=token_hash(api_key))
-        ),
-    )
-    assert service.ctx is not None
-
-    async def known() -> bool:
-        assert service.ctx is not None
-        async with service.ctx.pool.acquire() as conn:
-            found: bool = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM reporting.provider_keys WHERE api_key_hash = $1)",
-                token_hash(api_key),
-            )
-        return found
-
-    await eventually(known)
-    return {"X-API-Key": api_key}
+    """The header with a provider's own API key, made known to reporting as invitations announces it."""
+    return {"X-API-Key": await registered_key(service, provider_id)}
 
 
 async def study_with_snapshots(service: ServiceRuntime, *indexes: int) -> str:
