@@ -45,7 +45,7 @@ def wire(ctx: ServiceContext) -> list[Loop]:
                 if not written:
                     await asyncio.sleep(settings.scheduler_poll_seconds)
 
-    ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.keep_provider_keys)
+    ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.PROVIDER_KEYS.keep)
     return [lifecycle]
 
 

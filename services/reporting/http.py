@@ -24,7 +24,6 @@ from services.reporting import documents, service, store
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from shared.runtime import ServiceContext
-from shared.tokens import token_hash
 
 SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 
@@ -59,7 +58,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         provider_id = None
         if x_api_key:
             async with ctx.pool.acquire() as conn:
-                provider_id = await store.provider_for_key(conn, token_hash(x_api_key))
+                provider_id = await service.PROVIDER_KEYS.provider_for(conn, x_api_key)
         if provider_id is None:
             raise HTTPException(401, "wrong or missing API key")
         return Caller(provider_id)

@@ -17,10 +17,10 @@ from services.reporting.domain import Snapshot, newest_per_provider
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, RegisterEntry, ReportDocument, register_entries
 from services.reporting.pdf import PdfPrinter
+from shared.apikeys import ProviderKeys
 from shared.db import Connection
 from shared.events import (
     Event,
-    ProviderRegistered,
     ReportPublished,
     ReportPublishedPayload,
     ScoresUpdated,
@@ -28,6 +28,9 @@ from shared.events import (
 )
 from shared.outbox import add_to_outbox
 from shared.schemes import find_scheme
+
+# Providers' own keys: a provider reads and answers only its own reports.
+PROVIDER_KEYS = ProviderKeys("reporting")
 
 
 async def publish_reports(
@@ -139,15 +142,6 @@ async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
             payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
         )
     return entries
-
-
-async def keep_provider_keys(conn: Connection, events: list[Event]) -> None:
-    """``invitations.provider_registered``: remember the hash of each provider's own API key."""
-    keys = [
-        (e.payload.provider_id, e.payload.api_key_hash) for e in events if isinstance(e, ProviderRegistered)
-    ]
-    if keys:
-        await store.keep_provider_keys(conn, keys)
 
 
 def _published(

@@ -279,24 +279,3 @@ async def register_rows(conn: Connection, study_id: str) -> list[dict[str, Any]]
         study_id,
     )
     return [dict(r) for r in records]
-
-
-async def keep_provider_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
-    """(provider_id, api_key_hash) pairs; a provider's newest key replaces its old one."""
-    newest = dict(keys)  # an upsert may touch a row only once: the last pair of a batch wins
-    await conn.execute(
-        """
-        INSERT INTO reporting.provider_keys (provider_id, api_key_hash)
-        SELECT * FROM unnest($1::text[], $2::text[])
-        ON CONFLICT (provider_id) DO UPDATE SET api_key_hash = excluded.api_key_hash, registered_at = now()
-        """,
-        list(newest),
-        list(newest.values()),
-    )
-
-
-async def provider_for_key(conn: Connection, api_key_hash: str) -> str | None:
-    provider_id: str | None = await conn.fetchval(
-        "SELECT provider_id FROM reporting.provider_keys WHERE api_key_hash = $1", api_key_hash
-    )
-    return provider_id

@@ -28,7 +28,7 @@ def wire(ctx: ServiceContext) -> list[Loop]:
     ctx.consume(Topics.INVITATIONS_OPTED_OUT, service.count_opt_outs)
     ctx.consume(Topics.RESPONSES_SUBMITTED, service.count_responses)
     ctx.consume(Topics.RESPONSES_WITHDRAWN, service.count_withdrawals)
-    ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.keep_provider_keys)
+    ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.PROVIDER_KEYS.keep)
 
     async def held_back_snapshots() -> None:
         """Publish the snapshots held back under load when their interval ends."""

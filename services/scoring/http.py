@@ -15,12 +15,11 @@ from urllib.parse import urlsplit
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.scoring import pipeline, service, status_page, store
+from services.scoring import pipeline, service, status_page
 from services.scoring.fieldwork import ForecastSettings, status_seen_by
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
 from shared.runtime import ServiceContext
-from shared.tokens import token_hash
 
 StudyId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 Horizon = Annotated[
@@ -45,7 +44,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         if not api_key:
             return None
         async with ctx.pool.acquire() as conn:
-            return await store.provider_for_key(conn, token_hash(api_key))
+            return await service.PROVIDER_KEYS.provider_for(conn, api_key)
 
     @app.get("/api/studies/{study_id}/scores", dependencies=[Depends(require_admin)])
     async def study_scores(study_id: StudyId) -> list[ScoresUpdatedPayload]:

@@ -57,6 +57,7 @@ from services.scoring.domain import (
 )
 from services.scoring.fieldwork import ForecastSettings, forecast_study
 from services.scoring.groups import scheme_group_comparisons
+from shared.apikeys import ProviderKeys
 from shared.db import Connection
 from shared.events import (
     AaporCode,
@@ -69,7 +70,6 @@ from shared.events import (
     InvitationUndeliverable,
     InvitationUndeliverablePayload,
     PeriodGrades,
-    ProviderRegistered,
     ProvinceCount,
     ResponseSubmitted,
     ResponseSubmittedPayload,
@@ -80,6 +80,9 @@ from shared.events import (
 )
 from shared.questionnaires import load_questionnaire
 from shared.schemes import Scheme, find_scheme
+
+# Providers' own keys: a provider reads the fieldwork status of its own rows only.
+PROVIDER_KEYS = ProviderKeys("scoring")
 
 
 async def count_invitations(conn: Connection, events: list[Event]) -> None:
@@ -194,16 +197,6 @@ async def count_withdrawals(conn: Connection, events: list[Event]) -> None:
         conn, {invitation_id: (r.key, DispositionChange(withdrawn=True)) for invitation_id, r in taken_out}
     )
     await _apply(conn, aggregate(contributions), events)
-
-
-async def keep_provider_keys(conn: Connection, events: list[Event]) -> None:
-    """``invitations.provider_registered``: remember the hash of each provider's own API key,
-    so a provider can read the fieldwork status of its own rows."""
-    keys = [
-        (e.payload.provider_id, e.payload.api_key_hash) for e in events if isinstance(e, ProviderRegistered)
-    ]
-    if keys:
-        await store.keep_provider_keys(conn, keys)
 
 
 def unit_of(p: ResponseSubmittedPayload) -> UnitKey:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
 from services.invitations import app as invitations
 from services.scoring import app as scoring
 from shared.runtime import ServiceRuntime
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tevreden.infra import LocalInfra
@@ -63,21 +62,6 @@ async def services(module_settings: MakeSettings) -> AsyncIterator[dict[str, Ser
     yield started
     for runtime in started.values():
         await runtime.stop()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():  # noqa: ASYNC240 - once per module
-        pytest.fail("Chromium is not installed: apt-get install chromium (.ci/run does it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 class Fieldwork:

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from services.responses import app as responses
 from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.browser import PHONE, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.seeds import ASPECTS
@@ -76,16 +76,6 @@ async def service(module_settings: MakeSettings, audio_dir: Path) -> AsyncIterat
     await runtime.stop()
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():  # noqa: ASYNC240 - once per module
-        pytest.fail("Chromium is not installed: apt-get install chromium (.ci/run does it)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
 async def link(service: ServiceRuntime, questionnaire_id: str) -> tuple[str, uuid.UUID]:
     """A fresh invitation to ``questionnaire_id``, as the service learns it from invitations.issued."""
     assert service.ctx is not None
@@ -103,11 +93,6 @@ async def link(service: ServiceRuntime, questionnaire_id: str) -> tuple[str, uui
     async with service.ctx.pool.acquire() as conn:
         await store.add_invitations(conn, [event])
     return f"http://127.0.0.1:{service.settings.port_for('responses')}/q/{token}", invitation_id
-
-
-async def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 async def serious_violations(page: Page) -> list[str]:
