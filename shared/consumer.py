@@ -98,7 +98,7 @@ class EventConsumer:
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=100,
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw,

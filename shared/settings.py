@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
+    # How long the broker may hold a fetch that finds nothing (Kafka's fetch.max.wait.ms).
+    # Short for low latency on a memory broker; on a broker that keeps its log in object
+    # storage (Tansu on S3) it must exceed the time the broker takes to list a partition's
+    # objects: Tansu 0.6 answers a fetch whose listing outlasts it with no records at all.
+    consumer_fetch_max_wait_ms: int = Field(default=10, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     # How often each service reads its outbox backlog and its consumer lag for /metrics.

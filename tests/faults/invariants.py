@@ -200,9 +200,13 @@ async def last_scores_updated(bootstrap: str, study_id: str) -> dict[str, dict[s
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(30):
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        async with asyncio.timeout(60):
+            # To the end offsets, then on until two rounds bring nothing: Tansu on S3 answers
+            # ListOffsets with an end that can stop short of the last second's records.
+            idle_rounds = 0
+            while idle_rounds < 2 or [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                 batch = await consumer.getmany(timeout_ms=500)
+                idle_rounds = 0 if batch else idle_rounds + 1
                 for records in batch.values():
                     for record in records:
                         try:
