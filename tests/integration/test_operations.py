@@ -35,7 +35,7 @@ from tests.ops_config import INVITATIONS_ONLY, all_service_metric_names, exposed
 from tests.polling import eventually
 from tests.provider_keys import registered_key
 from tests.seeds import Panel, bow_client_answers
-from tevreden.status import run_status
+from tevreden.status import run_extra_wave, run_status
 
 pytestmark = pytest.mark.integration
 ADMIN_KEY = "test-admin-key"
@@ -347,6 +347,32 @@ async def test_tevreden_status_with_a_wrong_key_says_so_and_exits_2(
     )
     assert code == 2
     assert "refused the key" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    ("api_key", "says"), [(ADMIN_KEY, "cannot ask the invitations"), ("not-a-key", "refused the key")]
+)
+async def test_tevreden_extra_wave_for_the_flagged_asks_scoring_with_the_key(
+    services: dict[str, ServiceRuntime], api_key: str, says: str
+) -> None:
+    """With the admin key the flagged provider is found and the wave goes to the invitations
+    service (not running here: the command says so); with a wrong key scoring refuses it."""
+    study = await fieldwork_study(services["scoring"])
+    console = Console(record=True, width=200)
+    code = await asyncio.to_thread(
+        lambda: run_extra_wave(
+            study=study,
+            kind="reminder",
+            providers="flagged",
+            wave_key=None,
+            invitations_url="http://127.0.0.1:9",
+            scoring_url=base_url(services["scoring"]),
+            api_key=api_key,
+            console=console,
+        )
+    )
+    assert code == 2
+    assert says in console.export_text()
 
 
 async def test_an_unknown_study_has_an_empty_status_for_the_bureau(
