@@ -360,7 +360,7 @@ def _flatten(sections: list[Section]) -> list[Block]:
     return blocks
 
 
-MODE_TEXT = {"email": "e-mail", "post": "brief", "phone": "telefoon"}
+MODE_TEXT = {"email": "e-mail", "post": "brief", "phone": "telefoon"}  # the modes as the reports write them
 
 
 def invitation_route(scheme: Scheme, clients: UnitFigures | None, buyers: UnitFigures | None) -> Diagram:
@@ -490,11 +490,9 @@ def _bow_summary(
 ) -> SummaryPage:
     shown = clients is not None and clients.disclosable
     grade = mean_text(clients.grade.mean) if shown and clients else NO_FIGURE
-    points = tuple(
-        _question_text(questionnaire, a.question_id)
-        for a in payload.relatively_well
-        if a.respondent_type == "client"
-    )
+    aspects = [a.question_id for a in payload.relatively_well if a.respondent_type == "client"]
+    staff = tuple(_question_text(questionnaire, q) for q in aspects if _about_staff(questionnaire, q))
+    points = tuple(_question_text(questionnaire, q) for q in aspects if not _about_staff(questionnaire, q))
     pooled: dict[str, int] = {}
     if shown and clients is not None:
         for table in clients.questions:
@@ -515,13 +513,33 @@ def _bow_summary(
         headline="Gemiddeld tevredenheidscijfer van cliënten.",
         grade_text=grade,
         points=points,
-        points_intro=f"{name} scoort relatief goed op de volgende punten:"
+        points_intro=f"{name} scoort relatief goed op {_the_points(points)}:"
         if points
+        else ""
+        if staff
         else "Er zijn geen punten waarop uw organisatie significant beter scoort dan de benchmark.",
+        staff_points=staff,
+        staff_points_intro=f"De medewerkers van {name} scoren relatief goed op {_the_points(staff)}:"
+        if staff
+        else "",
         satisfaction=shares,
         norm_text=_norm_text(payload, scheme),
         provinces=_province_shares(payload),
     )
+
+
+# Seed 000's summary has two lists: what the provider's staff do well (the aspects of the personal
+# contact with the medewerker(s), fig. 3.10) and what the organisation does well (the rest).
+STAFF_SECTION = "tevredenheid_contact"
+
+
+def _about_staff(questionnaire: Questionnaire | None, question_id: str) -> bool:
+    questions = () if questionnaire is None else questionnaire.questions
+    return any(q.id == question_id and q.section == STAFF_SECTION for q in questions)
+
+
+def _the_points(points: tuple[str, ...]) -> str:
+    return "het volgende punt" if len(points) == 1 else "de volgende punten"
 
 
 def _province_shares(payload: ScoresUpdatedPayload) -> tuple[tuple[str, float, str], ...]:
@@ -546,9 +564,9 @@ def uwv_reintegratie_report(
     units = [u for u in payload.units if u.respondent_type == "client"]
     norm_min = scheme.norms.per_unit_mean_min
     rule = scheme.publication
-    modes = ", ".join(scheme.invitation_modes.get("client", ()))
+    modes = ", ".join(MODE_TEXT[m] for m in scheme.invitation_modes.get("client", ()))
     reminders = "; ".join(
-        f"{mode}: {plan.max_reminders} herinnering(en) na {plan.after_days} dagen"
+        f"{MODE_TEXT[mode]}: {plan.max_reminders} herinnering(en) na {plan.after_days} dagen"
         for mode in scheme.invitation_modes.get("client", ())
         if (plan := scheme.reminders.for_mode(mode)) is not None
     )

@@ -48,6 +48,7 @@ RESPONDENT_LABELS: Mapping[str, str] = {
 }
 SUPPRESSED = "Niet getoond: te weinig respondenten om dit cijfer te tonen zonder dat herkenbaar wordt wie wat antwoordde."  # noqa: E501
 BUREAU = "Onderzoeksbureau Tevreden"
+DEFAULT_OWN_LABEL = "Uw organisatie"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Figure:
     unit: str  # "%", "gemiddeld cijfer", "aantal"
     suppressed: bool = False
     note: str = ""
-    own_label: str = "Uw organisatie"
+    own_label: str = "Uw organisatie"  # DEFAULT_OWN_LABEL
 
     @property
     def svg(self) -> str:
@@ -137,6 +138,9 @@ class SummaryPage:
     points_intro: str
     satisfaction: tuple[tuple[str, float, str], ...]
     norm_text: str
+    # "De medewerkers van … scoren relatief goed op": the aspects of the personal contact.
+    staff_points: tuple[str, ...] = ()
+    staff_points_intro: str = ""
     # "Cliënten afkomstig uit de volgende provincie(s)": (province, % of the invited, text), most
     # first; empty when no province is known.
     provinces: tuple[tuple[str, float, str], ...] = ()
@@ -406,7 +410,7 @@ class FigureBuilder:
         question = self._question(question_id)
         if question is None:
             return None
-        title = title or question.text
+        title = title or self.named(question.text)
         if not self.shown:
             return self._suppressed(number, title)
         own, bench = _table(self.own, question_id), self._bench_table(question_id)
@@ -430,7 +434,7 @@ class FigureBuilder:
         if not questions or self.questionnaire is None:
             return None
         section = next((s for s in self.questionnaire.sections if s.id == section_id), None)
-        title = title or (section.intro or section.title if section else section_id)
+        title = title or self.named(section.intro or section.title if section else section_id)
         if not self.shown:
             return self._suppressed(number, title)
         kind = questions[0].type
@@ -459,6 +463,16 @@ class FigureBuilder:
         return Figure(
             number, title, max(ns), max(bns), tuple(rows), scale, unit, note=note, own_label=self.own_label
         )
+
+    def named(self, text: str) -> str:
+        """A question as the report's figure title: the questionnaire asks about "de organisatie",
+        the report names the provider (seed 000: "Heeft u Pluswerk Reïntegratie aangeraden bij
+        anderen?")."""
+        if self.own_label == DEFAULT_OWN_LABEL:
+            return text
+        name = self.own_label
+        text = text.replace("de medewerker(s) op", f"de medewerker(s) van {name} op")
+        return text.replace("de organisatie", name).replace("De organisatie", name)
 
     def _questions(self) -> tuple[Question, ...]:
         return () if self.questionnaire is None else self.questionnaire.questions
