@@ -209,7 +209,7 @@ class _HtmlCells(HTMLParser):
             self._figure_texts.append(text)
         elif tag == "svg" and self._figure_texts is not None:
             number = self._caption.split()[1]
-            self.figures.append(GradeFigure(number, _chart_rows(self._figure_texts[3:])))
+            self.figures.append(GradeFigure(number, _chart_rows(self._figure_texts[2:])))  # after the legend
             self._figure_texts = None
         if tag in ("caption", "th", "td", "figcaption", "text"):
             self._text = None
@@ -239,18 +239,25 @@ def html_families(html: str, scheme: Scheme) -> list[Family]:
     return families(parser.grids, parser.figures, scheme, "html")
 
 
-def pdf_families(text: str, scheme: Scheme, names: Iterable[str]) -> list[Family]:
-    """The PDF's text (``pdftotext -layout``): the response table's lines by their labels."""
+TABLE_LINE = re.compile(
+    r"^(?P<label>.*?)\s+(\d[\d.]*)\s+(\d[\d.]*)\s+([\d,]+|–)\s+([\d,]+|\*|–)\s+(ja|nee|–)$"
+)
+
+
+def pdf_families(text: str, scheme: Scheme) -> list[Family]:
+    """The PDF's text (``pdftotext -layout``): the response table's lines, found by their five
+    cells at the end (a long dienst name may wrap, so its label may be part of the name)."""
     grid = Grid(
         "Tabel 1.1", ("", "Netto steekproef", "Ingevuld", "Respons (%)", "Rapportcijfer", "Publicatie")
     )
     start = text.find("Tabel 1.1")
-    for line in text[start:].splitlines()[:40]:
-        cells = re.split(r"\s{2,}", line.strip())
-        if cells[0] in ("Cliënten", "Opdrachtgevers"):
-            grid.rows.append((cells[0],))
-        elif cells[0] in {*names, "Totaal", "Totaal opdrachtgevers"} and len(cells) == 6:
-            grid.rows.append(tuple(cells))
+    for line in text[start:].splitlines()[:60]:
+        stripped = line.strip()
+        if stripped in ("Cliënten", "Opdrachtgevers"):
+            grid.rows.append((stripped,))
+        elif match := TABLE_LINE.match(stripped):
+            label = match.group("label").strip() or f"regel {len(grid.rows)}"
+            grid.rows.append((label, *match.groups()[1:]))
     return families([grid], [], scheme, "pdf")
 
 
@@ -268,3 +275,24 @@ def register_families(entries: Iterable[Any], scheme: Scheme) -> list[Family]:
         minimum = scheme.disclosure.min_n_public(respondent_type)
         found.append((f"register {provider_id} {respondent_type}", total_cell, parts, minimum))
     return found
+
+
+def register_html_entries(html: str) -> list[dict[str, Any]]:
+    """The register page's rows as the JSON's fields (the provider by name)."""
+    parser = _HtmlCells()
+    parser.feed(html)
+    entries = []
+    for provider, service, respondent_type, n, grade in (
+        r for g in parser.grids for r in g.rows if len(r) == 5
+    ):
+        entries.append(
+            {
+                "provider_id": provider,
+                "service_code": None if service == "Totaal" else service,
+                "service_name": service,
+                "respondent_type": respondent_type,
+                "n": int(n),
+                "mean_grade": dutch_number(grade),
+            }
+        )
+    return entries
