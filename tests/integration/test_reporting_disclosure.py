@@ -22,6 +22,7 @@ from shared.schemes import Scheme, load_scheme
 from tests.conftest import MakeSettings
 from tests.disclosure_check import Family, all_leaks
 from tests.polling import eventually
+from tests.provider_keys import registered_key
 from tests.report_cells import (
     csv_rows,
     export_families,
@@ -184,3 +185,15 @@ async def test_uwv_receives_every_percelen_grade_and_the_register_keeps_its_publ
         entries = (await http.get(f"/register/{study_id}.json")).json()
     assert entries and all(e["n"] >= 5 for e in entries)
     assert all_leaks(register_families(entries, scheme)) == []
+
+
+async def test_a_provider_below_the_minimum_does_not_read_its_mean_in_the_summary(
+    service: ServiceRuntime,
+) -> None:
+    study_id = await final_reports(service, "bow", BOW_PLAN)
+    own_key = {"X-API-Key": await registered_key(service, "P003")}  # 4 clients: under 5
+    async with client(service) as http:
+        [own] = (await http.get(f"/api/studies/{study_id}/summary", headers=own_key)).json()
+        bureau = (await http.get(f"/api/studies/{study_id}/summary", headers=ADMIN)).json()
+    assert (own["provider_id"], own["completed"], own["mean_grade"]) == ("P003", 4, None)
+    assert next(r for r in bureau if r["provider_id"] == "P003")["mean_grade"] == 8.0
