@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from services.reporting.charts import FlowStep, flow_diagram
+from services.reporting.disclosure import is_small
 from services.reporting.domain import (
     NO_FIGURE,
     format_against_norm,
@@ -29,6 +30,7 @@ from services.reporting.model import (
     SummaryPage,
     Table,
     _find,
+    _mean_of,
     _table,
     disclosure_min,
     frequency_tables,
@@ -40,7 +42,7 @@ from services.reporting.model import (
     questionnaires_for,
     report_kind,
 )
-from shared.events import GroupValue, NormFigures, ScoresUpdatedPayload, UnitFigures
+from shared.events import FrequencyTable, GroupValue, NormFigures, ScoresUpdatedPayload, UnitFigures
 from shared.questionnaires import (
     LikertMatrixQuestion,
     PercentageAllocationQuestion,
@@ -809,7 +811,9 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
         for q in questionnaire.questions:
             if q.type == "grade":
                 table = _table(total, q.id)
-                grade_rows.append((q.text, _mean_cell(table), format_count(0 if table is None else table.n)))
+                grade_rows.append(
+                    (q.text, _mean_cell(table, builder.min_n), format_count(0 if table is None else table.n))
+                )
         blocks.append(
             Table("Tabel 4.1 Tevredenheid (rapportcijfers)", ("Vraag", "Gemiddeld", "n"), tuple(grade_rows))
         )
@@ -818,7 +822,7 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
                 rows: list[tuple[str, ...]] = []
                 for key, statement in zip(q.answer_keys(), q.statements, strict=False):
                     table = _table(total, key)
-                    m = _mean_value(table)
+                    m = _mean_value(table, builder.min_n)
                     rows.append(
                         (
                             statement.label,
@@ -839,7 +843,7 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
             elif isinstance(q, PercentageAllocationQuestion):
                 rows = []
                 for key, item in zip(q.answer_keys(), q.item_values(), strict=False):
-                    m = _mean_value(_table(total, key))
+                    m = _mean_value(_table(total, key), builder.min_n)
                     rows.append(
                         (item.replace("_", " "), NO_FIGURE if m is None else format_decimal(m, 0) + "%")
                     )
@@ -949,14 +953,13 @@ def _item_text(questionnaire: Questionnaire | None, key: str, option: str | None
     return text
 
 
-def _mean_value(table: object) -> float | None:
-    from services.reporting.model import _mean_of
+def _mean_value(table: FrequencyTable | None, min_n: int) -> float | None:
+    """A question's mean, or None when fewer than ``min_n`` answered it (disclosure control)."""
+    return None if table is None or is_small(table.n, min_n) else _mean_of(table)
 
-    return _mean_of(table)  # type: ignore[arg-type]
 
-
-def _mean_cell(table: object) -> str:
-    return mean_text(_mean_value(table))
+def _mean_cell(table: FrequencyTable | None, min_n: int) -> str:
+    return mean_text(_mean_value(table, min_n))
 
 
 def _reading(mean: float | None) -> str:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import functools
 
 from services.reporting.documents import export_rows
+from services.reporting.domain import NO_FIGURE
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, Figure, ReportDocument, Table, register_entries
-from shared.events import ScoresUpdatedPayload
+from shared.events import FrequencyTable, ScoresUpdatedPayload
 from shared.schemes import load_scheme
 from tests.disclosure_check import all_leaks
 from tests.report_cells import document_families, register_families
 from tests.small_groups import BOW_PLAN, UWV_PLAN, study
+from tevreden.sample_reports import study_payloads
 
 PLUSWERK = "Pluswerk Reïntegratie"
 
@@ -125,3 +127,15 @@ def test_the_uwv_register_keeps_the_public_minimum() -> None:
 def test_a_mean_that_rounds_to_the_norm_but_misses_it_is_written_exactly() -> None:
     [sentence] = {t for t in texts(report(uwv()[0])) if t.startswith("Norm")}
     assert "Praktijkassessment 6,95 < 7,0" in sentence
+
+
+def test_a_staff_statement_answered_by_fewer_than_the_minimum_shows_no_mean() -> None:
+    payload = study_payloads("staff-survey", providers=2, per_provider=200)[0]
+    [total] = payload.totals
+    key = next(t.question_id for t in total.questions if t.question_type == "likert_matrix")
+    few = FrequencyTable(question_id=key, question_type="likert_matrix", n=2, counts={"5": 2})
+    questions = tuple(few if t.question_id == key else t for t in total.questions)
+    payload = payload.model_copy(update={"totals": (total.model_copy(update={"questions": questions}),)})
+    rows = [r for t in report(payload).tables() if "gerangschikt" in t.caption for r in t.rows]
+    [row] = [r for r in rows if r[-1] == "2"]
+    assert row[1] == NO_FIGURE
