@@ -12,11 +12,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from services.reporting import app as reporting
-from shared.events import ScoresUpdated, encode_event
+from shared.events import ScoresUpdated
 from shared.runtime import ServiceRuntime
 from shared.schemes import Scheme, load_scheme
 from tests.conftest import MakeSettings
@@ -32,6 +30,7 @@ from tests.report_cells import (
     register_html_entries,
     xlsx_rows,
 )
+from tests.reporting_runtime import client, publish, running_reporting
 from tests.small_groups import BOW_PLAN, UWV_PLAN, Plan, study
 
 pytestmark = [
@@ -50,25 +49,14 @@ async def service(
     settings = module_settings(
         report_dir=tmp_path_factory.mktemp("disclosure-reports"), scheduler_poll_seconds=0.2
     )
-    runtime = reporting.runtime(settings)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
-def client(service: ServiceRuntime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{service.settings.port_for('reporting')}", timeout=60
-    )
+    async with running_reporting(settings) as runtime:
+        yield runtime
 
 
 async def final_reports(service: ServiceRuntime, scheme_id: str, plan: Plan) -> str:
     """A study of ``plan`` whose every provider has its final report (version 2)."""
     study_id = f"{scheme_id}-{uuid.uuid4().hex[:8]}"
-    assert service.ctx is not None
-    for payload in study(scheme_id, study_id, plan):
-        event = ScoresUpdated(payload=payload)
-        await service.ctx.broker.publish(encode_event(event), event.topic, key=event.key.encode())
+    await publish(service, *(ScoresUpdated(payload=p) for p in study(scheme_id, study_id, plan)))
 
     async def kept() -> bool:
         async with client(service) as http:
