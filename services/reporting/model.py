@@ -5,11 +5,12 @@ tables and figures. A figure is the provider's value per category beside the ben
 (all providers in the study), each with its n. Everything is display-ready Dutch text
 (decimal commas), so the templates only lay it out. Charts are drawn from the figures.
 
-Disclosure control: a unit (dienst, perceel, group) the scoring service marks as not
-disclosable shows no figures; when exactly one unit of a respondent type is hidden and its
-total is shown, the next smallest unit is hidden too, so the hidden one cannot be derived
-by subtracting the others from the total. Free-text answers are never counted by scoring
-and never shown here.
+Disclosure control (``disclosure.py``, docs/disclosure.md): a unit (dienst, perceel, group) the
+scoring service marks as not disclosable, or a question answered by fewer than the scheme's
+minimum, shows no figures; beside a shown total, further units are hidden until the hidden ones
+cannot be told apart by subtraction (complementary suppression); a benchmark is shown only when
+the other providers in it reach the minimum. Free-text answers are never counted by scoring and
+never shown here.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Figure:
     unit: str  # "%", "gemiddeld cijfer", "aantal"
     suppressed: bool = False
     note: str = ""
-    own_label: str = "Uw organisatie"  # DEFAULT_OWN_LABEL
+    own_label: str = DEFAULT_OWN_LABEL
 
     @property
     def svg(self) -> str:
