@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import ScoresUpdated
+from shared.events import AspectComparison, ScoresUpdated
 from shared.runtime import ServiceRuntime
 from shared.schemes import Scheme, load_scheme
 from tests.conftest import MakeSettings
@@ -53,10 +53,16 @@ async def service(
         yield runtime
 
 
-async def final_reports(service: ServiceRuntime, scheme_id: str, plan: Plan) -> str:
-    """A study of ``plan`` whose every provider has its final report (version 2)."""
+async def final_reports(
+    service: ServiceRuntime, scheme_id: str, plan: Plan, strong_points: tuple[str, ...] = ()
+) -> str:
+    """A study of ``plan`` whose every provider has its final report (version 2); P001 scores
+    significantly well on ``strong_points`` (as scoring's test would find)."""
     study_id = f"{scheme_id}-{uuid.uuid4().hex[:8]}"
-    await publish(service, *(ScoresUpdated(payload=p) for p in study(scheme_id, study_id, plan)))
+    payloads = study(scheme_id, study_id, plan)
+    aspects = tuple(strong_point(q) for q in strong_points)
+    payloads[0] = payloads[0].model_copy(update={"relatively_well": aspects})
+    await publish(service, *(ScoresUpdated(payload=p) for p in payloads))
 
     async def kept() -> bool:
         async with client(service) as http:
@@ -116,6 +122,19 @@ def report_families(files: dict[str, bytes], scheme: Scheme, tmp_path: Path) -> 
     ]
 
 
+def strong_point(question_id: str) -> AspectComparison:
+    return AspectComparison(
+        respondent_type="client",
+        question_id=question_id,
+        question_type="satisfaction5",
+        n=12,
+        mean=3.8,
+        others_mean=3.1,
+        difference=0.7,
+        p_value=0.01,
+    )
+
+
 def words(text: str) -> str:
     return " ".join(text.split())
 
@@ -135,8 +154,16 @@ async def test_no_blik_op_werk_report_or_export_reveals_a_small_group(
 async def test_the_blik_op_werk_pdf_reads_as_seed_000_and_names_a_hidden_dienst_without_its_mean(
     service: ServiceRuntime, tmp_path: Path
 ) -> None:
-    study_id = await final_reports(service, "bow", BOW_PLAN)
-    text = words(pdf_text((await final_files(service, study_id, "P001"))["pdf"], tmp_path))
+    study_id = await final_reports(service, "bow", BOW_PLAN, ("aspect_attention", "aspect_intake_speed"))
+    pdf = (await final_files(service, study_id, "P001"))["pdf"]
+    text = words(pdf_text(pdf, tmp_path)).replace("✓ ", "")  # the list's bullet
+    assert (
+        "De medewerkers van Pluswerk Reïntegratie scoren relatief goed op het volgende punt: "
+        "Aandacht hebben voor wat u belangrijk vindt"
+    ) in text
+    assert (
+        "Pluswerk Reïntegratie scoort relatief goed op het volgende punt: Snelheid van kennismaking" in text
+    )
     assert "fig. 3.3 Heeft u Pluswerk Reïntegratie aangeraden bij anderen?" in text
     assert "Had of heeft u een vast contactpersoon bij Pluswerk Reïntegratie?" in text
     assert (
