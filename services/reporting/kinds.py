@@ -41,6 +41,7 @@ from services.reporting.model import (
     pct_text,
     questionnaires_for,
     report_kind,
+    unit_frequency_tables,
 )
 from shared.events import FrequencyTable, GroupValue, NormFigures, ScoresUpdatedPayload, UnitFigures
 from shared.questionnaires import (
@@ -663,12 +664,27 @@ def uwv_reintegratie_report(
         Section(
             "Bijlage",
             "Antwoorden per vraag",
-            tuple(frequency_tables(payload, "client", questionnaire, "Klanten", builder.min_n)),
+            tuple(_per_perceel_answers(payload, scheme, questionnaire, builder.min_n)),
         ),
     ]
     return _document(
         payload, context, "uwv-reintegratie", f"Klanttevredenheidsonderzoek UWV – {name}", sections
     )
+
+
+def _per_perceel_answers(
+    payload: ScoresUpdatedPayload, scheme: Scheme, questionnaire: Questionnaire | None, min_n: int
+) -> list[Table]:
+    """Seed 002: "de resultaten op alle verplichte vragen", for all clients and per perceel."""
+    tables = frequency_tables(payload, "client", questionnaire, "Klanten", min_n)
+    units = [u for u in payload.units if u.respondent_type == "client"]
+    if len(units) < 2:
+        return tables  # one perceel: its answers are the total's
+    hidden = hidden_units(_find(payload.totals, "client", None), units, min_n)
+    for unit in units:
+        caption = f"Perceel {_service_name(scheme, unit.service_code)}"
+        tables += unit_frequency_tables(unit, questionnaire, caption, min_n, unit.service_code in hidden)
+    return tables
 
 
 def _grade_against_norm(mean: float | None, norm_min: float | None, hidden: bool) -> tuple[str, str]:

@@ -579,10 +579,21 @@ def frequency_tables(
 ) -> list[Table]:
     """Per question how often each answer was given, with n; a question answered by fewer than
     ``min_n`` (routing makes n differ per question) shows no counts, nor does a hidden group."""
-    own = _find(payload.totals, respondent_type, None)
+    return unit_frequency_tables(_find(payload.totals, respondent_type, None), questionnaire, caption, min_n)
+
+
+def unit_frequency_tables(
+    own: UnitFigures | None,
+    questionnaire: Questionnaire | None,
+    caption: str,
+    min_n: int,
+    hidden: bool = False,
+) -> list[Table]:
+    """The frequency tables of one group (a total, or a perceel); ``hidden``: by complementary
+    suppression."""
     if questionnaire is None or own is None:
         return []
-    if not own.disclosable:
+    if hidden or not own.disclosable:
         return [Table(caption, ("Vraag",), ((SUPPRESSED,),))]
     tables = []
     for q in questionnaire.questions:

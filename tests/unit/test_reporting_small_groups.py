@@ -139,3 +139,11 @@ def test_a_staff_statement_answered_by_fewer_than_the_minimum_shows_no_mean() ->
     rows = [r for t in report(payload).tables() if "gerangschikt" in t.caption for r in t.rows]
     [row] = [r for r in rows if r[-1] == "2"]
     assert row[1] == NO_FIGURE
+
+
+def test_uwv_receives_the_answers_to_every_question_per_perceel() -> None:
+    appendix = next(s for s in report(uwv()[0]).sections if s.number == "Bijlage")
+    captions = [t.caption for t in appendix.blocks if isinstance(t, Table)]
+    for perceel, n in (("Naar werk", 1), ("Werkfit maken", 2), ("Praktijkassessment", 20)):
+        assert any(c.startswith(f"Perceel {perceel}: ") and c.endswith(f"(n={n})") for c in captions)
+    assert not any(isinstance(t, Table) and t.columns == ("Antwoord",) for t in appendix.blocks)
