@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from services.scoring.domain import UnitKey, UnitTally, aggregate, response_tally, study_snapshots
-from shared.events import AnswerValue, ScoresUpdatedPayload
+from shared.events import AnswerValue, AspectComparison, ScoresUpdatedPayload
 from shared.questionnaires import load_questionnaire
 from shared.schemes import load_scheme
 from tevreden.sample_reports import AS_OF, answers_for
@@ -74,3 +74,17 @@ def study(scheme_id: str, study_id: str, plan: Plan, seed: int = 11) -> list[Sco
 
 def _grade(value: float) -> AnswerValue:
     return int(value) if Decimal(str(value)) == int(value) else value
+
+
+def strong_point(question_id: str) -> AspectComparison:
+    """A client aspect on which the provider scores significantly well (as scoring's test finds)."""
+    return AspectComparison(
+        respondent_type="client",
+        question_id=question_id,
+        question_type="satisfaction5",
+        n=12,
+        mean=3.8,
+        others_mean=3.1,
+        difference=0.7,
+        p_value=0.01,
+    )

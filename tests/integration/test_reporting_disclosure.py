@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import AspectComparison, ScoresUpdated
+from shared.events import ScoresUpdated
 from shared.runtime import ServiceRuntime
 from shared.schemes import Scheme, load_scheme
 from tests.conftest import MakeSettings
@@ -31,7 +31,7 @@ from tests.report_cells import (
     xlsx_rows,
 )
 from tests.reporting_runtime import client, publish, running_reporting
-from tests.small_groups import BOW_PLAN, UWV_PLAN, Plan, study
+from tests.small_groups import BOW_PLAN, UWV_PLAN, Plan, strong_point, study
 
 pytestmark = [
     pytest.mark.integration,
@@ -120,19 +120,6 @@ def report_families(files: dict[str, bytes], scheme: Scheme, tmp_path: Path) -> 
         *export_families(xlsx_rows(files["xlsx"]), scheme, "xlsx"),
         *pdf_families(pdf_text(files["pdf"], tmp_path, "-layout"), scheme),
     ]
-
-
-def strong_point(question_id: str) -> AspectComparison:
-    return AspectComparison(
-        respondent_type="client",
-        question_id=question_id,
-        question_type="satisfaction5",
-        n=12,
-        mean=3.8,
-        others_mean=3.1,
-        difference=0.7,
-        p_value=0.01,
-    )
 
 
 def words(text: str) -> str:

@@ -7,9 +7,9 @@ import functools
 
 from services.reporting.kinds import build_document
 from services.reporting.model import Context, ReportDocument
-from shared.events import AspectComparison, ScoresUpdatedPayload
+from shared.events import ScoresUpdatedPayload
 from shared.schemes import load_scheme
-from tests.small_groups import BOW_PLAN, UWV_PLAN, study
+from tests.small_groups import BOW_PLAN, UWV_PLAN, strong_point, study
 
 PLUSWERK = "Pluswerk Reïntegratie"
 
@@ -22,19 +22,6 @@ def bow() -> ScoresUpdatedPayload:
 def report(payload: ScoresUpdatedPayload) -> ReportDocument:
     scheme = load_scheme(payload.scheme_id or "")
     return build_document(payload, scheme, Context("final", 1, PLUSWERK, "Studie 2026"))
-
-
-def aspect(question_id: str) -> AspectComparison:
-    return AspectComparison(
-        respondent_type="client",
-        question_id=question_id,
-        question_type="satisfaction5",
-        n=8,
-        mean=3.8,
-        others_mean=3.2,
-        difference=0.6,
-        p_value=0.01,
-    )
 
 
 def test_figure_titles_name_the_provider_as_seed_000_does() -> None:
@@ -50,7 +37,7 @@ def test_figure_titles_name_the_provider_as_seed_000_does() -> None:
 
 def test_the_summary_keeps_the_staff_and_the_organisation_lists_apart() -> None:
     payload = bow().model_copy(
-        update={"relatively_well": (aspect("aspect_attention"), aspect("aspect_intake_speed"))}
+        update={"relatively_well": (strong_point("aspect_attention"), strong_point("aspect_intake_speed"))}
     )
     summary = report(payload).summary
     assert summary is not None
