@@ -126,11 +126,15 @@ class InvitationIssuedPayload(Payload):
     # The province (provincie) the contact lives in, from the postcode's four digits; None when
     # no (known) postcode was delivered. Never the postcode itself.
     province: Province | None = None
+    # Version 2: the provider's display name (an organisation's name, not personal data), piped
+    # into the questions that talk about it; None in version-1 events.
+    provider_name: str | None = Field(default=None, max_length=200)
 
 
 class InvitationIssued(Event):
     topic: ClassVar[str] = Topics.INVITATIONS_ISSUED
     type: Literal["invitations.issued"] = "invitations.issued"
+    version: int = 2  # 2: provider_name
     payload: InvitationIssuedPayload
 
 

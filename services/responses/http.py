@@ -30,7 +30,7 @@ from services.responses.domain import (
     form_values,
     in_english,
     is_chosen,
-    spoken_text,
+    read_aloud_text,
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
@@ -42,7 +42,9 @@ from shared.questionnaires import (
     PercentageAllocationQuestion,
     Question,
     RankingQuestion,
+    estimated_minutes,
     load_questionnaire,
+    with_provider,
 )
 from shared.runtime import ServiceContext
 
@@ -82,7 +84,11 @@ def _nl_number(value: float) -> str:
 
 
 _templates.globals.update(
-    is_chosen=is_chosen, first_input_id=_first_input_id, spoken_text=spoken_text, nl_number=_nl_number
+    with_provider=with_provider,
+    is_chosen=is_chosen,
+    first_input_id=_first_input_id,
+    read_aloud_text=read_aloud_text,
+    nl_number=_nl_number,
 )
 
 
@@ -105,6 +111,8 @@ def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HT
         values=view.values,
         audio=view.audio,
         csrf=csrf,
+        minutes=estimated_minutes(questionnaire),
+        provider=view.provider,
     )
 
 
@@ -163,9 +171,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     settings = ctx.settings
     app = FastAPI(title="Tevreden responses: questionnaire, callcentre and paper", version="1")
     secret = settings.token_secret.get_secret_value().encode()
+    _templates.globals["bureau"] = settings.bureau  # who asks, in every page's footer
     audio = AudioLibrary(settings.audio_dir)
     settings.audio_dir.mkdir(parents=True, exist_ok=True)
     app.mount(URL_PREFIX.rstrip("/"), AudioFiles(directory=settings.audio_dir), name="audio")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),

@@ -94,6 +94,11 @@ class OpenInvitation:
         return dict(self.invitation["draft_answers"] or {})
 
     @property
+    def provider_name(self) -> str | None:
+        name: str | None = self.invitation["provider_name"]
+        return name
+
+    @property
     def saved_page(self) -> int:
         return int(self.invitation["draft_page"] or 0)
 
@@ -126,6 +131,7 @@ class PageView:
     values: dict[str, FormValue]  # what the fields show (what was typed, on a page with errors)
     errors: dict[str, str] = field(default_factory=dict)
     audio: dict[str, str] = field(default_factory=dict)  # spoken text → URL (low-threshold)
+    provider: str | None = None  # the provider's display name, piped into the questions
 
     @property
     def questions(self) -> tuple[Question, ...]:
@@ -138,8 +144,9 @@ class PageView:
         return None if self.page is None else self.paging.pages[self.page].section
 
     @property
-    def part(self) -> int:
-        return 0 if self.page is None else self.paging.pages[self.page].part
+    def progress(self) -> tuple[int, int]:
+        """This page's number and the number of pages ("Deel 2 van 9"); (0, 0) on one page."""
+        return (0, 0) if self.page is None else self.paging.progress(self.page, self.answers)
 
     @property
     def is_last(self) -> bool:
@@ -163,6 +170,7 @@ def current_page(opened: OpenInvitation, audio: AudioLibrary) -> PageView:
         answers=saved,
         values=display_values(questionnaire, saved),
         audio=audio.urls(questionnaire),
+        provider=opened.provider_name,
     )
 
 
@@ -240,7 +248,14 @@ async def post_form(
         await store.save_draft(conn, opened.invitation_id, step.answers, step.page or 0)
     if step.errors:
         view = PageView(
-            questionnaire, pages, step.page, step.answers, step.shown, step.errors, audio.urls(questionnaire)
+            questionnaire,
+            pages,
+            step.page,
+            step.answers,
+            step.shown,
+            step.errors,
+            audio.urls(questionnaire),
+            opened.provider_name,
         )
         return ShowPage(view, hashed)
     return NextPage()

@@ -197,7 +197,7 @@ async def test_closing_the_page_and_opening_the_link_again_resumes_where_it_was_
         "contact_amount",
         "fixed_contact",
     ]
-    assert await again.locator("#progress").inner_text() == "Deel 3 van 9"
+    assert await again.locator("#progress").inner_text() == "Deel 3 van 11"
     await again.locator('button[value="back"]').click()
     assert await again.locator('input[name="reason"][value="werkgever"]').is_checked()
 
