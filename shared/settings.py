@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     audio_dir: Path = Path("audio")
     questionnaire_rate_per_second: float = Field(default=5.0, gt=0)
     questionnaire_rate_burst: int = Field(default=60, ge=1)
+    # The /code page (a letter's personal code typed in): a much smaller bucket per address.
+    letter_code_rate_per_second: float = Field(default=0.2, gt=0)
+    letter_code_rate_burst: int = Field(default=10, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     log_format: Literal["json", "console"] = "json"

@@ -37,7 +37,6 @@ from services.invitations.domain import (
     check_enrolment,
     classify_smtp_code,
     delivery_keys,
-    invitation_token,
     jobcoach_period_key,
     message_id,
     read_delivery,
@@ -97,7 +96,14 @@ from shared.logging import get_logger
 from shared.questionnaires import estimated_minutes, load_questionnaire
 from shared.schemes import Scheme, all_schemes, load_scheme, measurement_period
 from shared.settings import Settings
-from shared.tokens import format_short_code, normalise_short_code, short_code, token_hash
+from shared.tokens import (
+    format_short_code,
+    invitation_token,
+    letter_code,
+    normalise_short_code,
+    short_code,
+    token_hash,
+)
 
 log = get_logger(__name__)
 # /metrics: every attempt by mode and outcome, SMTP retries, letter waves and call tasks.
@@ -530,6 +536,7 @@ async def _store_checked(
                 jobcoach_period=_period_key(secret, study.study_id, provider_id, contact.jobcoach_period),
                 province=province_of(contact.postcode),
                 provider_name=provider_name,
+                letter_code_hash=token_hash(letter_code(secret, invitation_id)),
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
@@ -933,7 +940,18 @@ def _letter(settings: Settings, row: Row) -> Letter:
         provider=row["provider_name"],
         link=link,
         short_code=short_code(row["invitation_id"]),
+        letter_code=letter_code(settings.token_secret.get_secret_value().encode(), row["invitation_id"]),
+        short_address=short_address(settings),
+        minutes=_minutes(row["questionnaire_id"]),
+        sent_on=utc_now().date(),
+        reply_by=_reply_by(settings),
+        bureau=settings.bureau,
     )
+
+
+def short_address(settings: Settings) -> str:
+    """Where a letter's code is typed in, as printed: the questionnaire's host and ``/code``."""
+    return settings.public_base_url.split("://", 1)[-1].rstrip("/") + "/code"
 
 
 async def make_letter_wave(pool: asyncpg.Pool, settings: Settings, limit: int = 2000) -> int | None:

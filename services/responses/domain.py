@@ -89,6 +89,23 @@ def csrf_valid(secret: bytes, token_hash: str, candidate: str) -> bool:
     return hmac.compare_digest(csrf_token(secret, token_hash), candidate)
 
 
+def code_form_csrf(secret: bytes, nonce: str) -> str:
+    """The /code form's CSRF field: bound to the random nonce in the visitor's cookie."""
+    return hmac.new(secret, f"code-form:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def code_form_csrf_valid(secret: bytes, nonce: str, candidate: str) -> bool:
+    return bool(nonce) and hmac.compare_digest(code_form_csrf(secret, nonce), candidate)
+
+
+MSG_CODE_FORM = (
+    "Een persoonlijke code heeft 10 tekens: letters en de cijfers 2 tot en met 9,"
+    " bijvoorbeeld ABCDE-FGH23. Een 0 of 1 komt er niet in voor."
+)
+MSG_CODE_EXPIRED = "Deze pagina was verlopen. Vul uw code nog een keer in."
+MSG_CODE_UNKNOWN = "Deze code kennen wij niet. Kijk of u hem goed heeft overgenomen uit de brief."
+
+
 def link_open(issued_at: datetime, now: datetime) -> bool:
     return now - issued_at <= LINK_VALID_FOR
 

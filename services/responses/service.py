@@ -43,7 +43,7 @@ from shared.events import (
 )
 from shared.logging import get_logger
 from shared.questionnaires import Question, Section, visible_questions
-from shared.tokens import format_short_code, normalise_short_code, token_hash
+from shared.tokens import format_short_code, invitation_token, normalise_short_code, token_hash
 
 log = get_logger(__name__)
 
@@ -71,6 +71,17 @@ async def record_invitations(conn: Connection, events: list[Event]) -> None:
 
 
 # --- the web questionnaire -----------------------------------------------------------
+
+
+async def token_for_letter_code(pool: asyncpg.Pool, code: str, secret: bytes) -> str | None:
+    """The link token behind a letter's personal code (normalised); None when it is unknown.
+
+    Looked up by the code's hash, so no comparison of the code itself can leak its characters.
+    """
+    async with pool.acquire() as conn:
+        invitation_id = await store.invitation_id_by_letter_code_hash(conn, token_hash(code))
+    return None if invitation_id is None else invitation_token(secret, invitation_id)
+
 
 LinkState = Literal["open", "answered"]
 

@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from services.invitations import app as invitations
-from services.invitations.domain import invitation_token
 from shared.events import ResponseSubmitted, ResponseSubmittedPayload, Topics, encode_event, utc_now
 from shared.runtime import ServiceRuntime
+from shared.tokens import invitation_token
 from tests.conftest import MakeSettings
 from tests.ops_config import INVITATIONS_ONLY, exposed_name
 from tests.polling import eventually

@@ -21,7 +21,7 @@ from services.responses import app as responses
 from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload, Topics, utc_now
 from shared.runtime import ServiceRuntime
-from shared.tokens import format_short_code, short_code, token_hash
+from shared.tokens import format_short_code, invitation_token, letter_code, short_code, token_hash
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.seeds import ASPECTS as BOW_ASPECTS
@@ -668,3 +668,85 @@ async def test_withdrawing_an_unknown_invitation_is_not_found(service: ServiceRu
     async with client(service, **ADMIN) as http:
         response = await http.delete(f"/api/responses/{uuid.uuid4()}")
     assert response.status_code == 404
+
+
+# --- the short address on letters: /code ----------------------------------------------------
+
+
+async def invite_by_letter(service: ServiceRuntime, provider_name: str = "Werkt & Zo") -> tuple[str, str]:
+    """An invitation as invitations.issued version 2 carries it: link token and letter code."""
+    assert service.ctx is not None
+    secret = service.settings.token_secret.get_secret_value().encode()
+    invitation_id = uuid.uuid4()
+    token, code = invitation_token(secret, invitation_id), letter_code(secret, invitation_id)
+    event = InvitationIssued(
+        payload=InvitationIssuedPayload(
+            invitation_id=invitation_id,
+            study_id="bow-2026",
+            provider_id="P1",
+            service_code="3",
+            questionnaire_id="bow-client-regular",
+            token_hash=token_hash(token),
+            provider_name=provider_name,
+            letter_code_hash=token_hash(code),
+        ),
+    )
+    async with service.ctx.pool.acquire() as conn:
+        await store.add_invitations(conn, [event])
+    return token, code
+
+
+async def post_code(http: httpx.AsyncClient, typed: str) -> httpx.Response:
+    form = await http.get("/code")
+    return await http.post("/code", data={"code": typed, "csrf": csrf_of(form.text)})
+
+
+async def test_a_letter_code_typed_as_one_likes_leads_to_the_questionnaire(service: ServiceRuntime) -> None:
+    token, code = await invite_by_letter(service)
+    async with client(service) as http:
+        sent = await post_code(http, f" {code[:5].lower()} {code[5:]} ")
+        page = await http.get(sent.headers["location"])
+    assert sent.status_code == 303 and sent.headers["location"] == f"/q/{token}"
+    assert questions_on(page.text) == ["grade", "recommended"]
+
+
+async def test_the_questionnaire_names_the_provider_and_the_bureau(service: ServiceRuntime) -> None:
+    token, _ = await invite_by_letter(service, "Pluswerk Reïntegratie")
+    async with client(service) as http:
+        page = await http.get(f"/q/{token}")
+    assert "Heeft u Pluswerk Reïntegratie aangeraden bij anderen?" in page.text
+    bureau = service.settings.bureau
+    assert bureau.name in page.text and bureau.phone in page.text and bureau.privacy_url in page.text
+
+
+async def test_an_unknown_code_is_refused_with_a_clear_error_and_kept_in_the_field(
+    service: ServiceRuntime,
+) -> None:
+    async with client(service) as http:
+        refused = await post_code(http, "ABCDE-FGH23")
+    assert refused.status_code == 422
+    assert "Deze code kennen wij niet" in refused.text
+    assert 'value="ABCDE-FGH23"' in refused.text and 'aria-invalid="true"' in refused.text
+
+
+async def test_a_code_with_a_zero_or_one_is_explained_not_looked_up(service: ServiceRuntime) -> None:
+    async with client(service) as http:
+        refused = await post_code(http, "ABCDE-FGH10")
+    assert refused.status_code == 422
+    assert "Een 0 of 1 komt er niet in voor" in refused.text
+
+
+async def test_a_code_posted_from_elsewhere_is_refused(service: ServiceRuntime) -> None:
+    _, code = await invite_by_letter(service)
+    async with client(service) as http:
+        form = await http.get("/code")
+        http.cookies.clear()  # a form posted from another site carries no cookie of ours
+        refused = await http.post("/code", data={"code": code, "csrf": csrf_of(form.text)})
+    assert refused.status_code == 403 and "location" not in refused.headers
+
+
+async def test_guessing_codes_from_one_address_is_slowed_down(service: ServiceRuntime) -> None:
+    async with client(service, **{"X-Forwarded-For": "198.51.100.9"}) as http:
+        statuses = [(await post_code(http, "ABCDE-FGH23")).status_code for _ in range(15)]
+    assert 429 in statuses
+    assert statuses[0] == 422

@@ -13,7 +13,7 @@ import pytest
 from services.invitations.emails import Audience, EmailFields, audience, dutch_date, parse_dsn, render
 from services.invitations.letters import Letter, letter_html, manifest_csv
 from shared.settings import Settings
-from shared.tokens import short_code
+from shared.tokens import format_short_code, letter_code, short_code
 
 FIELDS = EmailFields(
     to="anna@example.nl",
@@ -156,6 +156,9 @@ def test_a_message_that_is_no_dsn_is_refused_with_a_reason() -> None:
         parse_dsn(b"Subject: hello\n\nnot a report\n")
 
 
+SECRET = b"letter-test-secret"
+
+
 def _letter() -> Letter:
     invitation = uuid.uuid4()
     return Letter(
@@ -170,15 +173,33 @@ def _letter() -> Letter:
         "Werkt Zwolle",
         "http://x/q/abc",
         short_code(invitation),
+        letter_code(SECRET, invitation),
+        "tevreden.example/code",
+        7,
+        date(2026, 12, 4),
+        date(2026, 12, 18),
+        BUREAU,
     )
 
 
-def test_a_letter_has_the_address_the_link_the_short_code_and_a_qr_code() -> None:
+def test_a_letter_has_the_address_the_short_address_the_personal_code_and_a_qr_code() -> None:
     letter = _letter()
     page = letter_html([letter])
     assert "Kerkstraat 1" in page and "1234 AB Zwolle" in page
-    assert "http://x/q/abc" in page and f"{letter.short_code[:5]}-{letter.short_code[5:]}" in page
+    assert "tevreden.example/code" in page and format_short_code(letter.letter_code) in page
+    assert "http://x/q/abc" not in page  # no long link to type over: it is in the QR code
     assert 'src="data:image/svg+xml' in page
+
+
+def test_a_letter_carries_the_letterhead_return_address_date_reference_and_phone() -> None:
+    letter = _letter()
+    page = letter_html([letter])
+    assert page.count(BUREAU.name) >= 3  # letterhead, return address, signature
+    assert f"Retour: {BUREAU.name}, {BUREAU.postal_address}" in page
+    assert "4 december 2026" in page and "18 december 2026" in page
+    assert f"Ons kenmerk</th><td>{format_short_code(letter.short_code)}" in page
+    assert f"Bel {BUREAU.phone}" in page and "noem uw persoonlijke code" in page
+    assert BUREAU.privacy_url in page and "ongeveer 7 minuten" in page
 
 
 def test_the_manifest_lists_each_letter_on_its_page() -> None:
