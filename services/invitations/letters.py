@@ -49,7 +49,8 @@ body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 11pt; line-heig
 .letterhead { text-align: right; font-size: 9pt; color: #333; height: 22mm; }
 .letterhead strong { font-size: 13pt; color: #0b5394; }
 .window { height: 40mm; margin-top: 3mm; }
-.return { font-size: 6.5pt; color: #333; border-bottom: 0.3pt solid #999; width: 95mm; margin-bottom: 2mm; white-space: nowrap; }
+.return { font-size: 6.5pt; color: #333; border-bottom: 0.3pt solid #999; width: 95mm;
+          margin-bottom: 2mm; white-space: nowrap; }
 .meta { font-size: 9.5pt; margin: 6mm 0 5mm; border-collapse: collapse; }
 .meta th { text-align: left; font-weight: normal; color: #555; padding-right: 6mm; }
 .howto { border: 1pt solid #0b5394; border-radius: 2mm; padding: 3mm 4mm; margin: 4mm 0; }
