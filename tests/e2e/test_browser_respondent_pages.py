@@ -7,7 +7,6 @@ of each page at each width lands in ``test-artifacts/``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,13 +16,11 @@ from playwright.async_api import Browser, Page, ViewportSize
 
 from services.invitations.opt_out_page import OptOutState, opt_out_page
 from services.responses import app as responses
-from services.responses import store
-from shared.events import InvitationIssued, InvitationIssuedPayload
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.tokens import invitation_token, letter_code, token_hash
 from tests.browser import PHONE, shoot
 from tests.conftest import MakeSettings
+from tests.letter_invitations import issue
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -51,25 +48,8 @@ def base_url(service: ServiceRuntime) -> str:
 
 async def invite(service: ServiceRuntime, questionnaire_id: str = "bow-client-regular") -> tuple[str, str]:
     """A link and a letter code, as invitations.issued version 2 brings them."""
-    assert service.ctx is not None
-    secret = service.settings.token_secret.get_secret_value().encode()
-    invitation_id = uuid.uuid4()
-    token, code = invitation_token(secret, invitation_id), letter_code(secret, invitation_id)
-    event = InvitationIssued(
-        payload=InvitationIssuedPayload(
-            invitation_id=invitation_id,
-            study_id="browser",
-            provider_id="PB",
-            service_code="3",
-            questionnaire_id=questionnaire_id,
-            token_hash=token_hash(token),
-            provider_name="Pluswerk Reïntegratie",
-            letter_code_hash=token_hash(code),
-        )
-    )
-    async with service.ctx.pool.acquire() as conn:
-        await store.add_invitations(conn, [event])
-    return f"{base_url(service)}/q/{token}", code
+    issued = await issue(service, questionnaire_id)
+    return f"{base_url(service)}/q/{issued.token}", issued.code
 
 
 async def check_page(page: Page, name: str) -> None:

@@ -21,8 +21,9 @@ from services.responses import app as responses
 from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload, Topics, utc_now
 from shared.runtime import ServiceRuntime
-from shared.tokens import format_short_code, invitation_token, letter_code, short_code, token_hash
+from shared.tokens import format_short_code, short_code, token_hash
 from tests.conftest import MakeSettings
+from tests.letter_invitations import issue
 from tests.polling import eventually
 from tests.seeds import ASPECTS as BOW_ASPECTS
 
@@ -675,26 +676,8 @@ async def test_withdrawing_an_unknown_invitation_is_not_found(service: ServiceRu
 
 
 async def invite_by_letter(service: ServiceRuntime, provider_name: str = "Werkt & Zo") -> tuple[str, str]:
-    """An invitation as invitations.issued version 2 carries it: link token and letter code."""
-    assert service.ctx is not None
-    secret = service.settings.token_secret.get_secret_value().encode()
-    invitation_id = uuid.uuid4()
-    token, code = invitation_token(secret, invitation_id), letter_code(secret, invitation_id)
-    event = InvitationIssued(
-        payload=InvitationIssuedPayload(
-            invitation_id=invitation_id,
-            study_id="bow-2026",
-            provider_id="P1",
-            service_code="3",
-            questionnaire_id="bow-client-regular",
-            token_hash=token_hash(token),
-            provider_name=provider_name,
-            letter_code_hash=token_hash(code),
-        ),
-    )
-    async with service.ctx.pool.acquire() as conn:
-        await store.add_invitations(conn, [event])
-    return token, code
+    issued = await issue(service, provider_name=provider_name)
+    return issued.token, issued.code
 
 
 async def post_code(http: httpx.AsyncClient, typed: str) -> httpx.Response:
