@@ -674,7 +674,7 @@ class _RowChecker:
                 problem(column, f"Langer dan {_MAX_TEXT} tekens", f"Longer than {_MAX_TEXT} characters")
 
         email = get("email").lower()
-        if email and not _EMAIL.match(email):
+        if email and (_CONTROL.search(email) or not _EMAIL.match(email)):
             problem("email", "Geen geldig e-mailadres", "Not a valid email address")
             email = ""
         phone = _phone(get("phone"))

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import re
 import secrets
 import traceback
 import uuid
@@ -47,7 +48,7 @@ from services.invitations.domain import (
 )
 from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
 from services.invitations.letters import Letter, manifest_csv, render_pdf
-from services.invitations.mailer import Mailer, Outgoing, SmtpReply
+from services.invitations.mailer import Mailer, Outgoing, SmtpReply, not_sendable
 from services.invitations.provinces import province_of
 from services.invitations.waves import (
     AAPOR,
@@ -118,6 +119,8 @@ EXTRA_WAVE_PEOPLE = Counter(
 DEFAULT_QUESTIONNAIRE = "minimal-v1"
 # Deliveries this large are checked in a worker thread, so the event loop keeps serving.
 _THREAD_FROM_ROWS = 2000
+# Control characters (NUL above all: PostgreSQL refuses it in text) in what an SMTP server said.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class NotFoundError(LookupError):
@@ -748,6 +751,15 @@ def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
     return mid, render(which, attempt > 1, fields, sender=settings.smtp_sender, date=date)
 
 
+def _built_email(settings: Settings, row: Row, date: str) -> tuple[str, bytes | SmtpReply]:
+    """The message's Message-ID and bytes; one that cannot be rendered is a permanent failure of
+    that message only."""
+    try:
+        return email_bytes(settings, row, date)
+    except Exception as exc:  # a malformed row must not end the round
+        return message_id(row["invitation_id"], row["stage_attempts"] + 1), not_sendable(exc)
+
+
 async def send_due_emails(
     pool: asyncpg.Pool, settings: Settings, mailer: Mailer, limit: int | None = None
 ) -> int:
@@ -768,11 +780,15 @@ async def send_due_emails(
                 return 0
             await store.lease(conn, [row["invitation_id"] for row in due], settings.email_lease_seconds)
         date = smtp_date()
-        built = [email_bytes(settings, row, date) for row in due]
-        replies = await mailer.send_all(
-            [Outgoing(row["email"], data) for row, (_, data) in zip(due, built, strict=True)]
-        )
-        await _record_emails(conn, settings, due, built, replies)
+        built = [_built_email(settings, row, date) for row in due]
+        outgoing = [
+            Outgoing(row["email"], data)
+            for row, (_, data) in zip(due, built, strict=True)
+            if isinstance(data, bytes)
+        ]
+        sent = iter(await mailer.send_all(outgoing))
+        replies = [data if isinstance(data, SmtpReply) else next(sent) for _, data in built]
+        await _record_emails(conn, settings, due, [mid for mid, _ in built], replies)
     log.info("emails_sent", attempted=len(due))
     return len(due)
 
@@ -781,19 +797,20 @@ async def _record_emails(
     conn: Connection,
     settings: Settings,
     due: Sequence[asyncpg.Record],
-    built: Sequence[tuple[str, bytes]],
+    message_ids: Sequence[str],
     replies: Sequence[SmtpReply],
 ) -> None:
     async with conn.transaction():
         moves = _Moves(utc_now())
         log_rows = []
-        for row, (mid, _), reply in zip(due, built, replies, strict=True):
+        for row, mid, reply in zip(due, message_ids, replies, strict=True):
             outcome = classify_smtp_code(reply.code)
             attempt = row["stage_attempts"] + 1
             retries = row["email_retries"]
             if outcome == "retry" and retries >= settings.smtp_max_retries:
                 outcome = "undeliverable"
-            log_rows.append((mid, row["invitation_id"], attempt, outcome, f"{reply.code} {reply.text}"[:500]))
+            said = _CONTROL_CHARACTERS.sub(" ", f"{reply.code} {reply.text}")[:500]
+            log_rows.append((mid, row["invitation_id"], attempt, outcome, said))
             if outcome == "retry":
                 SMTP_RETRIES.inc()
                 backoff = settings.smtp_retry_after_seconds * 2**retries
@@ -803,7 +820,8 @@ async def _record_emails(
             sent: AttemptOutcome = "sent" if outcome == "sent" else "undeliverable"
             moves.approaches.append((row["invitation_id"], "email", attempt, sent, mid))
             moves.events.append(approached(row, "email", attempt, sent))
-            moves.move(row, advance(plan, _position(row), sent), last_mode="email", why=f"SMTP {reply.code}")
+            why = reply.text if reply.local else f"SMTP {reply.code}"
+            moves.move(row, advance(plan, _position(row), sent), last_mode="email", why=why)
         await store.log_emails(conn, log_rows)
         await moves.save(conn)
 

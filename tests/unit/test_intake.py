@@ -535,3 +535,14 @@ def test_a_study_without_a_scheme_accepts_any_well_formed_service_code() -> None
 )
 def test_a_file_name_is_stored_without_folders_control_characters_or_a_bsn(given: str, stored: str) -> None:
     assert safe_file_name(given) == stored
+
+
+# --- hostile input (issue 15) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("control", ["\x01", "\x7f", "\x1f"])
+def test_an_email_address_with_a_control_character_is_refused_at_intake(control: str) -> None:
+    text = HEADER + f"A1,Anna,bad{control}x@example.nl,3\nA2,Bram,bram@example.nl,3\n"
+    check = check_delivery(text)
+    assert [(p.row, p.column) for p in check.problems] == [(2, "email")]
+    assert [c.client_ref for c in check.contacts] == ["A2"]

@@ -1,0 +1,99 @@
+"""Hostile and broken input against the running invitations service (issue 15): the SMTP sink,
+the HTTP API and the database are the real ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from services.invitations import app as invitations
+from services.invitations import service as invitations_service
+from services.invitations.mailer import Mailer
+from shared.runtime import ServiceRuntime
+from tests.conftest import MakeSettings
+from tevreden.infra import LocalInfra
+
+pytestmark = pytest.mark.integration
+ADMIN = {"X-API-Key": "test-admin-key"}
+
+
+@pytest.fixture
+async def service(make_settings: MakeSettings) -> AsyncIterator[ServiceRuntime]:
+    # The schedulers poll once at start and then rarely: a test sends its own email round.
+    runtime = invitations.runtime(make_settings(scheduler_poll_seconds=600, max_reminders=1))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def provider_key(service: ServiceRuntime) -> str:
+    async with client(service) as http:
+        (
+            await http.post("/api/studies", json={"study_id": "s1", "name": "Studie"}, headers=ADMIN)
+        ).raise_for_status()
+        created = await http.post(
+            "/api/providers", json={"provider_id": "P1", "name": "Werkt Zwolle"}, headers=ADMIN
+        )
+        (
+            await http.post(
+                "/api/studies/s1/enrolments", json={"provider_id": "P1", "services": ["3"]}, headers=ADMIN
+            )
+        ).raise_for_status()
+    return str(created.json()["api_key"])
+
+
+def client(service: ServiceRuntime) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.settings.port_for('invitations')}")
+
+
+async def deliver(
+    service: ServiceRuntime, key: str, content: bytes, kind: str = "text/csv"
+) -> httpx.Response:
+    async with client(service) as http:
+        return await http.post(
+            "/api/studies/s1/deliveries", content=content, headers={"X-API-Key": key, "Content-Type": kind}
+        )
+
+
+async def test_one_unsendable_address_fails_only_its_own_message_and_the_rest_are_recorded_as_sent(
+    service: ServiceRuntime, provider_key: str, infra: LocalInfra
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    good = [f"goed{n}-{tag}@example.nl" for n in range(3)]
+    rows = "".join(f"G{n},Goed {n},{address},3\n" for n, address in enumerate(good))
+    response = await deliver(
+        service, provider_key, f"client_ref,name,email,service\nB1,Bad,b-{tag}@example.nl,3\n{rows}".encode()
+    )
+    assert response.status_code == 201, response.text
+    settings = service.settings
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        # An address the intake of old let through: a control character aiosmtplib refuses.
+        await conn.execute(
+            "UPDATE invitations.contacts SET email = $1 WHERE client_ref = 'B1'", f"bad\x01x-{tag}@example.nl"
+        )
+        mailer = Mailer(settings)
+        try:
+            attempted = await invitations_service.send_due_emails(service.ctx.pool, settings, mailer)  # type: ignore[union-attr]
+        finally:
+            await mailer.close()
+        assert attempted == 4
+        statuses = dict(
+            await conn.fetch(
+                "SELECT c.client_ref, i.status FROM invitations.invitations i JOIN invitations.contacts c"
+                " USING (contact_id)"
+            )
+        )
+        reasons = await conn.fetch("SELECT outcome, smtp_reply FROM invitations.email_log ORDER BY outcome")
+    finally:
+        await conn.close()
+    received = {m.message["To"] for m in infra.smtp.messages}
+    assert set(good) <= received
+    assert statuses == {"B1": "undeliverable", "G0": "sent", "G1": "sent", "G2": "sent"}
+    assert [r["outcome"] for r in reasons] == ["sent", "sent", "sent", "undeliverable"]
+    assert "not sendable" in reasons[-1]["smtp_reply"]
