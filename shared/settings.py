@@ -10,6 +10,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["invitations", "responses", "scoring", "reporting"]
+# Where the services run: "local" (tevreden demo, the local stack, the tests) accepts the
+# default secrets below; "production" (the default, so a forgotten setting is safe) refuses them.
+Environment = Literal["local", "production"]
+# The secrets every service checks at start, and how long each must be outside "local".
+SECRET_SETTINGS = ("token_secret", "admin_api_key", "callcentre_api_key")
+MIN_SECRET_LENGTH = 32
+_DEFAULT_SECRET_MARK = "change-me"
 
 # Default HTTP port per service, so four processes on one machine do not collide.
 DEFAULT_HTTP_PORTS: dict[str, int] = {
@@ -24,6 +31,8 @@ class Settings(BaseSettings):
     """One flat set of settings; each service reads the ones it needs."""
 
     model_config = SettingsConfigDict(env_prefix="TEVREDEN_", extra="ignore")
+
+    environment: Environment = "production"
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tevreden"
     database_pool_size: int = Field(default=8, ge=1)
@@ -96,6 +105,22 @@ class Settings(BaseSettings):
     # Where each service answers (the scoring ops page reads their /metrics), as JSON:
     # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
     service_urls: dict[str, str] = Field(default_factory=dict)
+
+    def weak_secrets(self) -> list[str]:
+        """The secrets a service must not start with outside "local", each with the reason, as
+        ``TEVREDEN_NAME: why``; empty when all are set well (or the environment is local)."""
+        if self.environment == "local":
+            return []
+        weak: list[str] = []
+        for name in SECRET_SETTINGS:
+            value: SecretStr = getattr(self, name)
+            secret = value.get_secret_value()
+            variable = f"TEVREDEN_{name.upper()}"
+            if _DEFAULT_SECRET_MARK in secret:
+                weak.append(f"{variable}: still the default")
+            elif len(secret) < MIN_SECRET_LENGTH:
+                weak.append(f"{variable}: shorter than {MIN_SECRET_LENGTH} characters")
+        return weak
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""
