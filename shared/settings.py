@@ -16,7 +16,7 @@ Environment = Literal["local", "production"]
 # The secrets every service checks at start, and how long each must be outside "local".
 SECRET_SETTINGS = ("token_secret", "admin_api_key", "callcentre_api_key")
 MIN_SECRET_LENGTH = 32
-_DEFAULT_SECRET_MARK = "change-me"
+_DEFAULT_SECRET_MARK = "change-me"  # noqa: S105 - the mark of a default, refused
 
 # Default HTTP port per service, so four processes on one machine do not collide.
 DEFAULT_HTTP_PORTS: dict[str, int] = {
