@@ -517,6 +517,12 @@ def map_columns(header: Sequence[str], rules: IntakeRules | None = None) -> _Col
     index: dict[str, int] = {}
     ignored: list[str] = []
     for position, name in enumerate(names):
+        if _CONTROL.search(name):  # a NUL or a line break in a header: nothing to match or store
+            ignored.append(
+                f"kolom {position + 1} ({_CONTROL.sub('?', name)[:40]}): kop met stuurtekens, genegeerd / "
+                f"column {position + 1}: header with control characters, ignored"
+            )
+            continue
         column = _CANONICAL.get(name)
         if (
             column is None
@@ -559,9 +565,10 @@ def delivery_keys(
     refs: set[str] = set()
     pairs: set[tuple[str, str]] = set()
     for _, cells in table.rows:
-        refs.add(_cell(cells, ref_at))
-        email = _cell(cells, email_at).lower()
-        if email:
+        ref, email = _cell(cells, ref_at), _cell(cells, email_at).lower()
+        if not _CONTROL.search(ref):  # such a value is refused by the row check; no lookup
+            refs.add(ref)
+        if email and not _CONTROL.search(email):
             pairs.add((email, _cell(cells, service_at) if service_at is not None else WHOLE_PROVIDER))
     refs.discard("")
     return refs, pairs

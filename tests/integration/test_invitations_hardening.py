@@ -97,3 +97,27 @@ async def test_one_unsendable_address_fails_only_its_own_message_and_the_rest_ar
     assert statuses == {"B1": "undeliverable", "G0": "sent", "G1": "sent", "G2": "sent"}
     assert [r["outcome"] for r in reasons] == ["sent", "sent", "sent", "undeliverable"]
     assert "not sendable" in reasons[-1]["smtp_reply"]
+
+
+async def test_a_nul_in_an_email_cell_refuses_that_row_and_keeps_the_others(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    content = b"client_ref,name,email,service\nA1,Anna,an\x00na@example.nl,3\nA2,Bram,bram@example.nl,3\n"
+    response = await deliver(service, provider_key, content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["rows_accepted"] == 1
+    assert [(p["row"], p["column"]) for p in body["problems"]] == [(2, "email")]
+
+
+async def test_a_nul_in_an_extra_columns_header_ignores_that_column_with_a_reason_and_keeps_the_rows(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    content = b"client_ref,name,email,service,opmer\x00king\nA1,Anna,anna@example.nl,3,x\n"
+    response = await deliver(service, provider_key, content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["rows_accepted"] == 1
+    (ignored,) = body["ignored_columns"]
+    assert "\x00" not in ignored
+    assert "stuurtekens" in ignored and "control characters" in ignored

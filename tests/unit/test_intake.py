@@ -546,3 +546,29 @@ def test_an_email_address_with_a_control_character_is_refused_at_intake(control:
     check = check_delivery(text)
     assert [(p.row, p.column) for p in check.problems] == [(2, "email")]
     assert [c.client_ref for c in check.contacts] == ["A2"]
+
+
+FULL_HEADER = (
+    "client_ref,name,email,phone,street,house_number,postcode,city,service,respondent_type,"
+    "client_group,learning_profile,end_date,organisation\n"
+)
+FULL_ROW = ["A1", "Anna", "anna@example.nl", "0612345678", "Markt", "1", "8011 AA", "Zwolle", "3",
+            "client", "", "", "2026-03-01", ""]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", range(len(FULL_ROW)))
+def test_a_nul_in_any_cell_never_reaches_a_kept_contact(column: int) -> None:
+    row = list(FULL_ROW)
+    row[column] = row[column][:1] + "\x00" + row[column][1:]
+    check = check_delivery(FULL_HEADER + ",".join(row) + "\n")
+    for contact in check.contacts:
+        assert not any("\x00" in str(value) for value in contact.__dict__.values())
+
+
+def test_a_nul_in_a_header_ignores_that_column_and_says_why() -> None:
+    check = check_delivery("client_ref,name,email,service,opmer\x00king\nA1,Anna,anna@example.nl,3,x\n")
+    assert len(check.contacts) == 1
+    assert check.ignored_columns == [
+        "kolom 5 (opmer?king): kop met stuurtekens, genegeerd / "
+        "column 5: header with control characters, ignored"
+    ]
