@@ -12,7 +12,7 @@ import hmac
 import io
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -83,8 +83,11 @@ _HOUSE_NUMBER = re.compile(r"^[1-9][0-9]{0,4}(?:\s?[-/]?\s?[A-Za-z0-9]{1,6})?$")
 _LEARNING_PROFILE = re.compile(r"^(?:lp|leerprofiel)?\s*([1-4])$", re.IGNORECASE)
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
 _DATE_NL = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
-# Digits, maybe grouped by single spaces, dots or hyphens (111 222 333, 111.222.333).
-_DIGIT_GROUP = re.compile(r"\d+(?:[ .-]\d+)*")
+# What may stand between the digits of a BSN as people write it: any Unicode space (also
+# non-breaking, thin, zero-width; doubled), dots, commas, slashes, underscores, brackets, any dash.
+_BSN_SEPARATOR = r"[\s\u200b\u2060\ufeff.,/_()\-\u2010-\u2015\u2212]"
+# Digits, maybe grouped by separators (111 222 333, 111.222.333, 111/222/333, 111,222,333).
+_DIGIT_GROUP = re.compile(rf"\+?\d+(?:{_BSN_SEPARATOR}+\d+)*")  # a leading + for a phone number
 _DIGIT_RUN = re.compile(r"\d+")
 _MAX_TEXT = 200
 # Client groups in Dutch that name a scheme's variant suffix.
@@ -441,34 +444,52 @@ def _cell_text(value: object) -> str:
 
 
 def looks_like_bsn(value: str) -> bool:
-    """Nine digits passing the 11-check (elfproef) of the burgerservicenummer."""
-    digits = value.strip().replace(".", "").replace(" ", "").replace("-", "")
-    if len(digits) != 9 or not digits.isdigit():
-        return False
-    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
-    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
-    return total % 11 == 0 and digits != "000000000"
+    """Nine digits passing the 11-check (elfproef) of the burgerservicenummer; separators and
+    spaces of any kind between them are ignored."""
+    stripped = value.strip()
+    digits = "".join(_DIGIT_RUN.findall(stripped))
+    return bool(_DIGIT_GROUP.fullmatch(stripped)) and len(digits) == 9 and _elfproef(digits)
 
 
 def contains_bsn(value: str) -> bool:
     """Whether a value is or holds a BSN: nine digits passing the 11-check, alone or grouped.
 
-    ``111222333``, ``111 222 333``, ``111.222.333`` and ``jan111222333@example.nl`` all do;
-    a phone number (ten digits) does not. One pass over the value: fast enough for every
-    cell of every row.
+    ``111222333``, ``111 222 333``, ``111/222/333``, ``111,222,333`` (any Unicode space, dot,
+    comma, slash or dash between the digits) and ``jan111222333@example.nl`` all do; a phone
+    number (ten digits) does not. One pass over the value: fast enough for every cell of every
+    row.
     """
     for group in _DIGIT_GROUP.findall(value):
         if len(group) < 9:
             continue
-        digits = group.replace(" ", "").replace(".", "").replace("-", "")
-        if len(digits) == 9:
-            if looks_like_bsn(digits):
-                return True
-        elif len(digits) != len(group) and any(
-            len(run) == 9 and looks_like_bsn(run) for run in _DIGIT_RUN.findall(group)
+        runs = _DIGIT_RUN.findall(group)
+        if any(len(run) == 9 and _elfproef(run) for run in runs):
+            return True  # nine digits in a row, alone or inside a longer group: "1 111222333"
+        if (
+            len(runs) > 1
+            and _phone(group) is None
+            and any(_elfproef(nine) for nine in _nine_digit_spans(runs))
         ):
-            return True  # nine digits in a row inside a longer group: "1 111222333"
+            return True  # "111 222 333", also next to other numbers: "111 222 333, 06"
     return False
+
+
+def _nine_digit_spans(runs: Sequence[str]) -> Iterator[str]:
+    """The digits of each span of consecutive runs that holds exactly nine."""
+    for start in range(len(runs)):
+        digits = ""
+        for run in runs[start:]:
+            digits += run
+            if len(digits) >= 9:
+                break
+        if len(digits) == 9:
+            yield digits
+
+
+def _elfproef(digits: str) -> bool:
+    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+    return total % 11 == 0 and digits != "000000000"
 
 
 def _is_bsn_header(name: str) -> bool:

@@ -121,3 +121,25 @@ async def test_a_nul_in_an_extra_columns_header_ignores_that_column_with_a_reaso
     (ignored,) = body["ignored_columns"]
     assert "\x00" not in ignored
     assert "stuurtekens" in ignored and "control characters" in ignored
+
+
+async def test_a_bsn_with_slashes_inside_a_name_is_refused_and_not_stored_or_echoed(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    content = (
+        "client_ref,name,email,service\nA1,Jan 111/222/333,jan@example.nl,3\nA2,Bram,bram@example.nl,3\n"
+    )
+    response = await deliver(service, provider_key, content.encode())
+    assert response.status_code == 201, response.text
+    assert response.json()["rows_accepted"] == 1
+    assert "111" not in response.text
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        stored = await conn.fetch("SELECT name FROM invitations.contacts")
+        deliveries = await conn.fetchval(
+            "SELECT count(*) FROM invitations.deliveries WHERE problems::text LIKE '%111%'"
+        )
+    finally:
+        await conn.close()
+    assert [r["name"] for r in stored] == ["Bram"]
+    assert deliveries == 0

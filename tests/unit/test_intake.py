@@ -572,3 +572,42 @@ def test_a_nul_in_a_header_ignores_that_column_and_says_why() -> None:
         "kolom 5 (opmer?king): kop met stuurtekens, genegeerd / "
         "column 5: header with control characters, ignored"
     ]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "111/222/333",
+        "111,222,333",
+        "111\u00a0222\u00a0333",  # non-breaking spaces
+        "111\u2009222\u2009333",  # thin spaces
+        "111\u202f222\u202f333",  # narrow non-breaking spaces
+        "111  222  333",  # double spaces
+        "111 \u2013 222 \u2013 333",  # en dashes
+        "111\u200b222\u200b333",  # zero-width spaces
+        "111 222 333, 06",
+        "Jan 111/222/333 de Vries",
+    ],
+)
+def test_a_bsn_written_with_any_separator_refuses_its_row_in_every_column(written: str) -> None:
+    assert contains_bsn(written)
+    for column in ("name", "email", "organisation"):
+        cells = {"client_ref": "A1", "name": "Anna", "email": "anna@example.nl", "organisation": ""}
+        cells[column] = written
+        text = (
+            "client_ref,name,email,organisation,service\n"
+            + ",".join(f'"{cells[c]}"' for c in ("client_ref", "name", "email", "organisation"))
+            + ",3\n"
+        )
+        check = check_delivery(text)
+        assert check.contacts == []
+        assert ("Looks like a BSN; row not stored") in [p.problem_en for p in check.problems]
+        assert all(written not in p.problem_nl + p.problem_en for p in check.problems)
+
+
+@pytest.mark.parametrize(
+    "phone",  # 612345671 passes the 11-check
+    ["+31 6 12345671", "0031 6 1234 5671", "+31 (0)6 1234 5671", "06 1234 5671", "020 123 4567"],
+)
+def test_a_phone_number_written_in_groups_is_not_taken_for_a_bsn(phone: str) -> None:
+    assert not contains_bsn(phone)
