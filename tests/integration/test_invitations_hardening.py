@@ -3,6 +3,8 @@ the HTTP API and the database are the real ones."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator
 
@@ -52,12 +54,28 @@ def client(service: ServiceRuntime) -> httpx.AsyncClient:
 
 
 async def deliver(
-    service: ServiceRuntime, key: str, content: bytes, kind: str = "text/csv"
+    service: ServiceRuntime, key: str, content: bytes, kind: str = "text/csv", study_id: str = "s1"
 ) -> httpx.Response:
     async with client(service) as http:
         return await http.post(
-            "/api/studies/s1/deliveries", content=content, headers={"X-API-Key": key, "Content-Type": kind}
+            f"/api/studies/{study_id}/deliveries",
+            content=content,
+            headers={"X-API-Key": key, "Content-Type": kind},
         )
+
+
+async def bow_study(service: ServiceRuntime, **enrolment: object) -> str:
+    """A Blik op Werk 2026 study (its wave plan has letters) and a provider enrolled in it: its key."""
+    async with client(service) as http:
+        body = {"study_id": "bow", "name": "BoW", "scheme_id": "bow", "year": 2026}
+        (await http.post("/api/studies", json=body, headers=ADMIN)).raise_for_status()
+        created = await http.post(
+            "/api/providers", json={"provider_id": "P2", "name": "Werkt"}, headers=ADMIN
+        )
+        created.raise_for_status()
+        enrol = {"provider_id": "P2", "services": ["3"]} | enrolment
+        (await http.post("/api/studies/bow/enrolments", json=enrol, headers=ADMIN)).raise_for_status()
+    return str(created.json()["api_key"])
 
 
 async def test_one_unsendable_address_fails_only_its_own_message_and_the_rest_are_recorded_as_sent(
@@ -143,3 +161,27 @@ async def test_a_bsn_with_slashes_inside_a_name_is_refused_and_not_stored_or_ech
         await conn.close()
     assert [r["name"] for r in stored] == ["Bram"]
     assert deliveries == 0
+
+
+async def test_the_mail_house_manifest_neutralises_names_and_addresses_that_start_a_formula(
+    service: ServiceRuntime,
+) -> None:
+    key = await bow_study(service)
+    content = (
+        "client_ref,name,street,house_number,postcode,city,service\n"
+        'A1,"=HYPERLINK(""http://x"")",+cmd|\' /C calc\'!A0,1,1234 AB,@SUM(1+1),3\n'
+        "A2,-Bram,Kerkstraat,2,1234 AB,Zwolle,3\n"
+    )
+    response = await deliver(service, key, content.encode(), study_id="bow")
+    assert response.status_code == 201, response.text
+    assert response.json()["rows_accepted"] == 2
+    wave_id = await invitations_service.make_letter_wave(service.ctx.pool, service.settings)  # type: ignore[union-attr]
+    async with client(service) as http:
+        manifest = await http.get(f"/api/letter-waves/{wave_id}/manifest.csv", headers=ADMIN)
+    rows = list(csv.reader(io.StringIO(manifest.text)))[1:]
+    cells = [cell for row in rows for cell in row[3:]]
+    assert '\'=HYPERLINK("http://x")' in cells
+    assert "'+cmd|' /C calc'!A0" in cells
+    assert "'@SUM(1+1)" in cells
+    assert "'-Bram" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
