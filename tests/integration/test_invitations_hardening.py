@@ -185,3 +185,17 @@ async def test_the_mail_house_manifest_neutralises_names_and_addresses_that_star
     assert "'@SUM(1+1)" in cells
     assert "'-Bram" in cells
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+
+
+async def test_a_group_or_comment_address_is_refused_with_a_reason_and_the_plain_one_kept(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    content = (
+        'client_ref,name,email,service\nA1,Anna,"grp:""x""@example.nl",3\n'
+        "A2,Bram,x(comment)y@example.nl,3\nA3,Cor,cor@example.nl,3\n"
+    )
+    response = await deliver(service, provider_key, content.encode())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["rows_accepted"] == 1
+    assert [(p["row"], p["column"]) for p in body["problems"]] == [(2, "email"), (3, "email")]

@@ -19,6 +19,7 @@ from services.invitations.domain import (
     check_enrolment,
     contains_bsn,
     delivery_keys,
+    normalise_email,
     parse_date,
     read_delivery,
     safe_file_name,
@@ -611,3 +612,32 @@ def test_a_bsn_written_with_any_separator_refuses_its_row_in_every_column(writte
 )
 def test_a_phone_number_written_in_groups_is_not_taken_for_a_bsn(phone: str) -> None:
     assert not contains_bsn(phone)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ['grp:"x"@example.nl', "x(comment)y@example.nl", '"a b"@example.nl', "a@[192.0.2.1]",
+     "Anna <anna@example.nl>", "a..b@example.nl", "a@example.test"],
+)  # fmt: skip
+def test_only_a_plain_address_is_accepted_and_the_refusal_says_why(address: str) -> None:
+    check = check_delivery(
+        HEADER + f"A1,Anna,{address},3\n".replace(",Anna <", ',"Anna <').replace(">,", '>",')
+    )
+    (problem,) = check.problems
+    assert problem.column == "email"
+    assert problem.problem_en.startswith("Not a valid email address: ")
+    assert len(problem.problem_en) > len("Not a valid email address: ")
+
+
+def test_the_duplicate_check_compares_the_normalised_address() -> None:
+    # The same domain, in Unicode and in its ASCII (punycode) form.
+    check = check_delivery(HEADER + "A1,Anna,Anna@Bücher.example,3\nA2,Anna,anna@xn--bcher-kva.example,3\n")
+    assert [c.email for c in check.contacts] == ["anna@bücher.example"]
+    assert [(p.row, p.kind) for p in check.problems] == [(3, "duplicate")]
+
+
+@pytest.mark.parametrize("address", ["anna@example.nl", "a.b-c+d_e%f@sub.example.co.uk", "x@t.example"])
+def test_a_plain_address_passes_the_fast_check_and_email_validator_alike(address: str) -> None:
+    from email_validator import validate_email
+
+    assert normalise_email(address) == validate_email(address, check_deliverability=False).normalized
