@@ -6,6 +6,7 @@ Pure: no I/O and no framework. The store and the apps call these functions.
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import hashlib
 import hmac
@@ -94,6 +95,8 @@ _BSN_SEPARATOR = r"[\s\u200b\u2060\ufeff.,/_()\-\u2010-\u2015\u2212]"
 _DIGIT_GROUP = re.compile(rf"\+?\d+(?:{_BSN_SEPARATOR}+\d+)*")  # a leading + for a phone number
 _DIGIT_RUN = re.compile(r"\d+")
 _MAX_TEXT = 200
+# What stands for a byte the file's encoding does not explain (a stray Latin-1 byte in UTF-8).
+UNREADABLE = "\ufffd"
 # Client groups in Dutch that name a scheme's variant suffix.
 _GROUP_ALIASES = {"regulier": "regular", "laagdrempelige": "laagdrempelig", "inburgeraar": "inburgering"}
 
@@ -364,11 +367,26 @@ def read_delivery(data: bytes | str, *, filename: str = "") -> DeliveryTable:
             "als .xlsx of .csv. / Delivery refused: the old Excel format (.xls) is not read; save the "
             "file as .xlsx or .csv."
         )
+    return _read_csv(decode_csv(data))
+
+
+def decode_csv(data: bytes) -> str:
+    """The text of a CSV file: UTF-16 when it starts with its byte order mark, else UTF-8, else
+    Windows-1252 (Excel on Windows saves CSV in this code page).
+
+    A file that is UTF-8 but for a stray byte (it holds other characters in UTF-8) stays UTF-8:
+    the stray byte becomes U+FFFD and the row check refuses that row alone (``UNREADABLE``).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel on Windows saves CSV in this code page
-    return _read_csv(text)
+        pass
+    text = data.decode("utf-8", errors="replace")
+    if any(c > "\x7f" and c != UNREADABLE for c in text):
+        return text
+    return data.decode("cp1252", errors="replace")
 
 
 def _read_csv(text: str) -> DeliveryTable:
@@ -683,6 +701,14 @@ class _RowChecker:
                         "Looks like a BSN; row not stored",
                     )
 
+        for position, value in enumerate(cells if UNREADABLE in "".join(cells) else ()):
+            if UNREADABLE in value:
+                column = self.columns.names[position] if position < len(self.columns.names) else ""
+                problem(
+                    column or f"kolom {position + 1}",
+                    "Onleesbaar teken: deze cel is niet in de tekenset (UTF-8) van de rest van het bestand",
+                    "Unreadable character: this cell is not in the file's encoding (UTF-8) like the rest",
+                )
         width = self.width
         row = cells[:width] if len(cells) >= width else cells + [""] * (width - len(cells))
         row.append("")  # where the columns the file lacks point

@@ -199,3 +199,21 @@ async def test_a_group_or_comment_address_is_refused_with_a_reason_and_the_plain
     body = response.json()
     assert body["rows_accepted"] == 1
     assert [(p["row"], p["column"]) for p in body["problems"]] == [(2, "email"), (3, "email")]
+
+
+async def test_a_utf8_file_with_a_stray_latin1_byte_keeps_the_other_rows_in_utf8(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    content = "client_ref,name,email,service\nA1,Renée,renee@example.nl,3\n".encode() + (
+        b"A2,Ren\xe9,rene@example.nl,3\n"
+    )
+    response = await deliver(service, provider_key, content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["rows_accepted"] == 1
+    assert [(p["row"], p["column"]) for p in body["problems"]] == [(3, "name")]
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        assert await conn.fetchval("SELECT name FROM invitations.contacts") == "Renée"
+    finally:
+        await conn.close()

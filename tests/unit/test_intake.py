@@ -641,3 +641,23 @@ def test_a_plain_address_passes_the_fast_check_and_email_validator_alike(address
     from email_validator import validate_email
 
     assert normalise_email(address) == validate_email(address, check_deliverability=False).normalized
+
+
+def test_a_utf8_file_with_one_stray_latin1_byte_refuses_only_that_row_and_reads_the_rest_as_utf8() -> None:
+    data = "client_ref,name,email,service\nA1,Renée,renee@example.nl,3\n".encode() + (
+        b"A2,Ren\xe9,rene@example.nl,3\n"
+    )
+    check = check_delivery(read_delivery(data))
+    assert [c.name for c in check.contacts] == ["Renée"]
+    (problem,) = check.problems
+    assert (problem.row, problem.column) == (3, "name")
+    assert "UTF-8" in problem.problem_en
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le"])
+def test_a_utf16_file_with_its_byte_order_mark_is_read(encoding: str) -> None:
+    text = "client_ref\tname\temail\tservice\nA1\tZoë Müller\tz@example.nl\t3\n"
+    data = text.encode(encoding)
+    if encoding != "utf-16":  # Python writes the mark only for plain utf-16
+        data = ("\ufeff" + text).encode(encoding)
+    assert [c.name for c in check_delivery(read_delivery(data)).contacts] == ["Zoë Müller"]
