@@ -13,7 +13,7 @@ import hmac
 import io
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -423,31 +423,58 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_xlsx(data: bytes) -> DeliveryTable:
-    """The first worksheet; its first row is the header."""
+    """The first worksheet; its first row is the header.
+
+    openpyxl parses with defusedxml (installed with this service): a document type
+    declaration, and so any entity (an external one reading a file, or an entity bomb), is
+    refused, whether in the workbook or, read later row by row, in a worksheet.
+    """
     import openpyxl  # only needed for XLSX deliveries
+    from defusedxml import DefusedXmlException
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            header, rows = _xlsx_rows(workbook.worksheets[0].iter_rows(values_only=True))
+        finally:
+            workbook.close()
     except Exception as exc:  # a damaged or foreign ZIP archive: openpyxl raises many kinds
+        if not _caused_by(exc, DefusedXmlException):
+            raise DeliveryRefusedError(
+                "Aanlevering geweigerd: het XLSX-bestand is onleesbaar. / Delivery refused: the XLSX file "
+                "cannot be read."
+            ) from exc
         raise DeliveryRefusedError(
-            "Aanlevering geweigerd: het XLSX-bestand is onleesbaar. / Delivery refused: the XLSX file "
-            "cannot be read."
+            "Aanlevering geweigerd: het XLSX-bestand bevat XML-entiteiten (een DTD), die een Excel-bestand "
+            "nooit nodig heeft; sla het opnieuw op vanuit Excel. / Delivery refused: the XLSX file declares "
+            "XML entities (a DTD), which an Excel file never needs; save it again from Excel."
         ) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        header: list[str] | None = None
-        rows: list[tuple[int, list[str]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(v) for v in values]
-            if header is None:
-                header = cells
-            elif any(cells):
-                rows.append((number, cells))
-    finally:
-        workbook.close()
+    return DeliveryTable(header, rows, "xlsx")
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a ``kind`` (openpyxl wraps them)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _xlsx_rows(values: Iterable[tuple[object, ...]]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for number, row in enumerate(values, start=1):
+        cells = [_cell_text(v) for v in row]
+        if header is None:
+            header = cells
+        elif any(cells):
+            rows.append((number, cells))
+    header = header or []
     while header and not header[-1]:
         header.pop()
-    return DeliveryTable(header or [], rows, "xlsx")
+    return header, rows
 
 
 def _cell_text(value: object) -> str:

@@ -217,3 +217,16 @@ async def test_a_utf8_file_with_a_stray_latin1_byte_keeps_the_other_rows_in_utf8
         assert await conn.fetchval("SELECT name FROM invitations.contacts") == "Renée"
     finally:
         await conn.close()
+
+
+async def test_an_xlsx_with_an_entity_bomb_is_refused_with_422_and_a_clear_message(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    from tests.unit.test_intake import xlsx_with_sheet_xml
+
+    bomb = "".join(f'<!ENTITY e{n} "{f"&e{n - 1};" * 10 if n else "x" * 10}">' for n in range(6))
+    content = xlsx_with_sheet_xml(f"<!DOCTYPE w [{bomb}]>", "&e5;")
+    kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    response = await deliver(service, provider_key, content, kind)
+    assert response.status_code == 422, response.text
+    assert "XML entities" in response.text

@@ -661,3 +661,53 @@ def test_a_utf16_file_with_its_byte_order_mark_is_read(encoding: str) -> None:
     if encoding != "utf-16":  # Python writes the mark only for plain utf-16
         data = ("\ufeff" + text).encode(encoding)
     assert [c.name for c in check_delivery(read_delivery(data)).contacts] == ["Zoë Müller"]
+
+
+def xlsx_with_sheet_xml(prologue: str, cell: str) -> bytes:
+    """A workbook whose first sheet declares ``prologue`` (a DTD) and holds ``cell`` inline in A2."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx([["client_ref", "name", "email", "service"]])))
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8"?>{prologue}'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>client_ref</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>name</t></is></c><c r="C1" t="inlineStr"><is><t>email</t></is></c>'
+        '<c r="D1" t="inlineStr"><is><t>service</t></is></c></row>'
+        f'<row r="2"><c r="A2" t="inlineStr"><is><t>A1</t></is></c><c r="B2" t="inlineStr"><is><t>{cell}</t>'
+        '</is></c><c r="C2" t="inlineStr"><is><t>a@example.nl</t></is></c><c r="D2"><v>3</v></c></row>'
+        "</sheetData></worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = sheet.encode() if item.filename == "xl/worksheets/sheet1.xml" else source.read(item)
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_the_xlsx_helper_makes_a_readable_sheet_without_a_dtd() -> None:
+    assert check_delivery(read_delivery(xlsx_with_sheet_xml("", "Anna"))).contacts[0].name == "Anna"
+
+
+@pytest.mark.parametrize(
+    ("prologue", "cell"),
+    [
+        ('<!DOCTYPE w [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;"),
+        (
+            '<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>',
+            "&d;",
+        ),
+    ],
+    ids=["external entity", "entity bomb"],
+)
+def test_an_xlsx_with_xml_entities_is_refused_with_a_clear_message(prologue: str, cell: str) -> None:
+    with pytest.raises(DeliveryRefusedError, match="XML entities"):
+        read_delivery(xlsx_with_sheet_xml(prologue, cell))
+
+
+def test_openpyxl_parses_with_defusedxml() -> None:
+    from openpyxl.xml import DEFUSEDXML
+
+    assert DEFUSEDXML
