@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
-from services.invitations.emails import Bounce, parse_dsn
+from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
@@ -400,23 +400,27 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
 
     @app.post("/api/bounces", dependencies=[Depends(require_admin)], tags=["waves"])
     async def late_bounce(request: Request) -> dict[str, Any]:
-        """A late bounce (DSN): JSON ``{"message_id", "status"}`` or the raw DSN message
-        (``message/rfc822`` or ``multipart/report``). 5.x.x: the address is undeliverable."""
+        """A late bounce: JSON ``{"message_id", "status"}`` or the raw bounce message as a mail
+        server sent it (a DSN, ``multipart/report``, or any format flufl.bounce recognises).
+        A permanent failure makes the address undeliverable; the email is found by the
+        returned Message-ID, else by the failed address."""
         body = await request.body()
         if len(body) > 1_000_000:
             raise HTTPException(413, "Te groot / too large")
         try:
             if request.headers.get("content-type", "").startswith("application/json"):
                 notice = BounceNotice.model_validate_json(body)
-                bounce = Bounce(notice.message_id, notice.status)
+                bounce = Bounce.of_status(notice.message_id, notice.status)
             else:
-                bounce = parse_dsn(body)
+                bounce = parse_bounce(body)
         except (ValueError, ValidationError) as exc:
             raise HTTPException(422, str(exc)) from exc
         try:
             result = await service.late_bounce(ctx.pool, bounce)
         except service.NotFoundError as exc:
-            raise HTTPException(404, "Onbekende Message-ID / unknown Message-ID") from exc
+            raise HTTPException(
+                404, "Onbekende Message-ID of adres / unknown Message-ID or address: not one of our emails"
+            ) from exc
         ctx.relay.wake()
         return result
 

@@ -828,8 +828,12 @@ async def _record_emails(
 
 async def late_bounce(pool: asyncpg.Pool, bounce: Bounce) -> dict[str, Any]:
     """A DSN after the SMTP server had accepted the email: a permanent failure makes the address
-    undeliverable (the next stage starts when the person is still in the email stage)."""
+    undeliverable (the next stage starts when the person is still in the email stage).
+    A bounce that does not quote the Message-ID (many formats return only the address) counts
+    for the latest email sent to each failed address."""
     async with pool.acquire() as conn, conn.transaction():
+        if not bounce.message_id:
+            return await _bounce_by_address(conn, bounce)
         found = await store.invitation_for_message(conn, bounce.message_id)
         if found is None:
             raise NotFoundError(bounce.message_id)
@@ -837,6 +841,21 @@ async def late_bounce(pool: asyncpg.Pool, bounce: Bounce) -> dict[str, Any]:
             return {"message_id": bounce.message_id, "action": "ignored", "reason": "not a permanent failure"}
         invitation_id, attempt = found
         return await _undeliverable_after_the_fact(conn, invitation_id, "email", attempt, bounce.message_id)
+
+
+async def _bounce_by_address(conn: Connection, bounce: Bounce) -> dict[str, Any]:
+    emailed = await store.emails_sent_to(conn, sorted(bounce.addresses))
+    if not emailed:
+        raise NotFoundError("address")
+    if not bounce.permanent:
+        return {"matched_by": "address", "action": "ignored", "reason": "not a permanent failure"}
+    results = [
+        await _undeliverable_after_the_fact(
+            conn, row["invitation_id"], "email", row["attempt"], row["message_id"]
+        )
+        for row in emailed
+    ]
+    return {"matched_by": "address", "invitations": results}
 
 
 async def _undeliverable_after_the_fact(

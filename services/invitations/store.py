@@ -528,6 +528,19 @@ async def invitation_for_message(conn: Connection, message_id: str) -> tuple[uui
     return (row["invitation_id"], row["attempt"]) if row is not None else None
 
 
+async def emails_sent_to(conn: Connection, addresses: Sequence[str]) -> list[asyncpg.Record]:
+    """Per invitation whose address is one of ``addresses``: its latest email that was sent
+    (invitation_id, attempt, message_id), for a bounce that does not quote the Message-ID."""
+    return await conn.fetch(
+        "SELECT DISTINCT ON (l.invitation_id) l.invitation_id, l.attempt, l.message_id"
+        " FROM invitations.email_log l JOIN invitations.invitations i USING (invitation_id)"
+        " JOIN invitations.contacts c USING (contact_id)"
+        " WHERE c.email = ANY($1::text[]) AND l.outcome = 'sent'"
+        " ORDER BY l.invitation_id, l.logged_at DESC",
+        list(addresses),
+    )
+
+
 async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) -> bool:
     """Whether another mode than ``mode`` got through to the person (sent and not bounced since,
     a letter not returned, a call answered)."""

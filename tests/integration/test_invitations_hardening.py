@@ -230,3 +230,58 @@ async def test_an_xlsx_with_an_entity_bomb_is_refused_with_422_and_a_clear_messa
     response = await deliver(service, provider_key, content, kind)
     assert response.status_code == 422, response.text
     assert "XML entities" in response.text
+
+
+async def emailed(service: ServiceRuntime, key: str, address: str) -> str:
+    """Deliver one client with ``address``, send the email round; the Message-ID sent."""
+    content = f"client_ref,name,email,service\nA1,Anna,{address},3\n"
+    assert (await deliver(service, key, content.encode())).status_code == 201
+    mailer = Mailer(service.settings)
+    try:
+        await invitations_service.send_due_emails(service.ctx.pool, service.settings, mailer)  # type: ignore[union-attr]
+    finally:
+        await mailer.close()
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        return str(await conn.fetchval("SELECT message_id FROM invitations.email_log WHERE outcome = 'sent'"))
+    finally:
+        await conn.close()
+
+
+async def post_bounce(service: ServiceRuntime, raw: bytes) -> httpx.Response:
+    async with client(service) as http:
+        return await http.post(
+            "/api/bounces", content=raw, headers=ADMIN | {"Content-Type": "message/rfc822"}
+        )
+
+
+async def test_a_dsn_with_a_status_comment_and_returned_headers_finds_the_email_by_its_message_id(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    message_id = await emailed(service, provider_key, "anna@example.nl")
+    dsn = (
+        "From: MAILER-DAEMON@mx.example\nTo: onderzoek@tevreden.example\nSubject: Undelivered\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\n"
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+        "Final-Recipient: rfc822; anna@example.nl\nAction: failed\n"
+        "Status: 5.1.1 (bad destination mailbox address)\n\n--B\n"
+        "Content-Type: text/rfc822-headers\n\n"
+        "From: Onderzoek <onderzoek@tevreden.example>\nTo: <anna@example.nl>\n"
+        f"Message-ID: {message_id}\n\n--B--\n"
+    )
+    response = await post_bounce(service, dsn.encode())
+    assert response.status_code == 200, response.text
+    assert response.json()["action"] == "next stage"
+
+
+async def test_a_real_postfix_bounce_without_a_message_id_finds_the_email_by_the_failed_address(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    from tests.unit.test_bounces import CORPUS
+
+    await emailed(service, provider_key, "xxxxx@local.ie")  # the address postfix_01.txt names
+    response = await post_bounce(service, (CORPUS / "postfix_01.txt").read_bytes())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["matched_by"] == "address"
+    assert [r["action"] for r in body["invitations"]] == ["next stage"]
