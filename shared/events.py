@@ -126,6 +126,10 @@ class InvitationIssuedPayload(Payload):
     # The province (provincie) the contact lives in, from the postcode's four digits; None when
     # no (known) postcode was delivered. Never the postcode itself.
     province: Province | None = None
+    # Whether the callcentre may interview this person (the provider's phone option, or an
+    # inburgeraar phoned first): the responses service refuses other interviews. None: not said
+    # (events issued before this field existed), so not refused.
+    phone_allowed: bool | None = None
 
 
 class InvitationIssued(Event):

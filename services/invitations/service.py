@@ -529,6 +529,7 @@ async def _store_checked(
                 token_hash=token_hash(invitation_token(secret, invitation_id)),
                 jobcoach_period=_period_key(secret, study.study_id, provider_id, contact.jobcoach_period),
                 province=province_of(contact.postcode),
+                phone_allowed=reach_of(enrolment, contact).by_phone,
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
@@ -610,19 +611,24 @@ def stages_for(study: Study, contact: Contact, settings: Settings) -> tuple[Stag
     )
 
 
+def reach_of(enrolment: Enrolment, contact: Contact) -> Reach:
+    """How the person can be approached: the phone only with the provider's phone option (clients)
+    or as an inburgeraar with learning profile 1 or 2 (phoned first)."""
+    return Reach(
+        email=bool(contact.email),
+        address=contact.has_full_address,
+        phone=bool(contact.phone) and enrolment.phone_option and contact.respondent_type == "client",
+        phone_first=phone_first(contact.respondent_type, contact.variant, contact.learning_profile)
+        and bool(contact.phone),
+    )
+
+
 def plan_start(
     study: Study, enrolment: Enrolment, contact: Contact, settings: Settings
 ) -> tuple[list[dict[str, Any]], str | None, bool]:
     """(plan, first mode or None when nothing can reach the person, phone first)."""
-    first = phone_first(contact.respondent_type, contact.variant, contact.learning_profile) and bool(
-        contact.phone
-    )
-    reach = Reach(
-        email=bool(contact.email),
-        address=contact.has_full_address,
-        phone=bool(contact.phone) and enrolment.phone_option and contact.respondent_type == "client",
-        phone_first=first,
-    )
+    reach = reach_of(enrolment, contact)
+    first = reach.phone_first
     default_phone = Stage("phone", 5, 0.5 * settings.wave_day_seconds)
     plan = plan_for(stages_for(study, contact, settings), reach, phone_stage=default_phone)
     return [s.as_json() for s in plan], (plan[0].mode if plan else None), first

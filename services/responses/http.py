@@ -226,7 +226,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.post("/api/interviews", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
     async def submit_interview(body: Interview) -> JSONResponse:
         """A completed interview. 201 stored; 200 already answered (a no-op); 422 per-question errors;
-        404 unknown invitation; 409 withdrawn."""
+        403 an invitation the callcentre may not phone (no phone option); 404 unknown invitation;
+        409 withdrawn."""
         outcome = await service.submit_interview(
             ctx.pool, body.invitation_id, body.interviewer_id, body.answers
         )
@@ -243,7 +244,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         if outcome.status == "invalid":
             content["errors"] = _problems_json(outcome.errors)
             return JSONResponse(content, status_code=422)
-        return JSONResponse(content, status_code=404 if outcome.status == "unknown_invitation" else 409)
+        codes = {"unknown_invitation": 404, "not_to_be_phoned": 403}
+        return JSONResponse(content, status_code=codes.get(outcome.status, 409))
 
     # --- the bureau ------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -285,3 +286,41 @@ async def test_a_real_postfix_bounce_without_a_message_id_finds_the_email_by_the
     body = response.json()
     assert body["matched_by"] == "address"
     assert [r["action"] for r in body["invitations"]] == ["next stage"]
+
+
+async def issued_phone_allowed(service: ServiceRuntime) -> dict[str, bool | None]:
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        bodies = await conn.fetch("SELECT body FROM invitations.outbox WHERE topic = 'invitations.issued'")
+        refs = dict(
+            await conn.fetch(
+                "SELECT i.invitation_id::text, c.client_ref"
+                " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+            )
+        )
+    finally:
+        await conn.close()
+    payloads = [json.loads(row["body"])["payload"] for row in bodies]
+    return {refs[p["invitation_id"]]: p.get("phone_allowed") for p in payloads}
+
+
+async def test_an_issued_invitation_says_whether_the_callcentre_may_phone_the_person(
+    service: ServiceRuntime,
+) -> None:
+    key = await bow_study(service, phone_option=True)
+    content = (
+        "client_ref,name,email,phone,service\n"
+        "A1,Anna,anna@example.nl,,3\n"  # email only
+        "A2,Bram,bram@example.nl,0612345678,3\n"  # a number, and the provider has the phone option
+    )
+    response = await deliver(service, key, content.encode(), study_id="bow")
+    assert response.status_code == 201, response.text
+    assert await issued_phone_allowed(service) == {"A1": False, "A2": True}
+
+
+async def test_without_the_phone_option_no_issued_invitation_may_be_phoned(service: ServiceRuntime) -> None:
+    key = await bow_study(service)
+    content = "client_ref,name,email,phone,service\nA1,Anna,anna@example.nl,0612345678,3\n"
+    response = await deliver(service, key, content.encode(), study_id="bow")
+    assert response.status_code == 201, response.text
+    assert await issued_phone_allowed(service) == {"A1": False}
