@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr = SecretStr("admin-change-me")
     # Responses service: the callcentre's key for the interview API; where the spoken
     # questions (WAV, low-threshold questionnaires) are written and served from (/audio/);
-    # a token bucket per client address on /q/* (the proxy limits too; loopback is exempt).
+    # a token bucket per client address on the public pages, /q/* and /afmelden/* (the proxy
+    # limits too; loopback is exempt).
     callcentre_api_key: SecretStr = SecretStr("callcentre-change-me")
     audio_dir: Path = Path("audio")
     questionnaire_rate_per_second: float = Field(default=5.0, gt=0)

@@ -1214,6 +1214,31 @@ def invitation_token(secret: bytes, invitation_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+_OPT_OUT_PURPOSE = b"tevreden-opt-out/v1:"
+OPT_OUT_TOKEN_LENGTH = 64  # base64 of 48 bytes: the invitation id and its HMAC
+
+
+def opt_out_token(secret: bytes, invitation_id: uuid.UUID) -> str:
+    """The opt-out link's token (afmelden): the invitation id and an HMAC-SHA256 of it for that
+    purpose alone. It opens no questionnaire (a mail filter that follows List-Unsubscribe
+    learns nothing it could answer with) and needs nothing stored."""
+    mac = hmac.digest(secret, _OPT_OUT_PURPOSE + invitation_id.bytes, "sha256")
+    return base64.urlsafe_b64encode(invitation_id.bytes + mac).decode()
+
+
+def opt_out_invitation(secret: bytes, token: str) -> uuid.UUID | None:
+    """The invitation an opt-out token names, or None when it is not one made with ``secret``."""
+    if len(token) != OPT_OUT_TOKEN_LENGTH:
+        return None
+    try:
+        raw = base64.b64decode(token, altchars=b"-_", validate=True)
+    except ValueError:  # binascii.Error: not base64
+        return None
+    invitation_id = uuid.UUID(bytes=raw[:16])
+    expected = hmac.digest(secret, _OPT_OUT_PURPOSE + invitation_id.bytes, "sha256")
+    return invitation_id if hmac.compare_digest(raw[16:], expected) else None
+
+
 def jobcoach_period_key(secret: bytes, study_id: str, provider_id: str, reference: str) -> str:
     """The pseudonymous key of a jobcoach period, as it travels in ``invitations.issued``.
 

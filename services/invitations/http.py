@@ -26,6 +26,7 @@ from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
+from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.runtime import ServiceContext
 
 # A delivery larger than this is refused before it is read (a year of contacts is far smaller).
@@ -117,6 +118,14 @@ def _enrolment_json(enrolment: Enrolment) -> dict[str, Any]:
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden invitations: provider API", version="1")
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=RateLimiter(
+            ctx.settings.questionnaire_rate_per_second, ctx.settings.questionnaire_rate_burst
+        ),
+        prefixes=("/afmelden/",),
+        refusal=_too_many,
+    )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
     require_admin = key_check(admin_key)
@@ -371,16 +380,28 @@ _OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
 {body}</body></html>"""
 
 
+def _opt_out_page(body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(_OPT_OUT_PAGE.format(body=body), status_code, headers=PAGE_HEADERS)
+
+
+def _too_many(retry_after: int) -> Response:
+    page = _opt_out_page(
+        "<h1>Even geduld</h1><p>Te veel verzoeken. Probeer het over een minuut opnieuw.</p>", 429
+    )
+    page.headers["Retry-After"] = str(retry_after)
+    return page
+
+
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
     require_callcentre = key_check(callcentre_key, "Ongeldige sleutel / invalid callcentre key")
 
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
-    async def opt_out_page(token: str) -> str:
+    async def opt_out_page(token: str) -> HTMLResponse:
         """The opt-out link of every email (List-Unsubscribe): a page with one button."""
-        return _OPT_OUT_PAGE.format(
-            body="<h1>Afmelden</h1><p>Wilt u geen e-mail, brief of telefoontje meer over dit onderzoek?</p>"
+        return _opt_out_page(
+            "<h1>Afmelden</h1><p>Wilt u geen e-mail, brief of telefoontje meer over dit onderzoek?</p>"
             f'<form method="post" action="/afmelden/{html.escape(token)}">'
             '<button type="submit" style="font-size:1.1em;padding:.6em 1.2em">Ja, meld mij af</button></form>'
         )
@@ -388,14 +409,12 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
     @app.post("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out(token: str) -> HTMLResponse:
         """Opt out (also RFC 8058 one-click: ``List-Unsubscribe=One-Click``): honoured at once."""
-        if len(token) > 100 or not await service.opt_out(ctx.pool, token):
-            return HTMLResponse(_OPT_OUT_PAGE.format(body="<p>Deze link is niet (meer) geldig.</p>"), 404)
+        if len(token) > 100 or not await service.opt_out(ctx.pool, ctx.settings, token):
+            return _opt_out_page("<p>Deze link is niet (meer) geldig.</p>", 404)
         ctx.relay.wake()
-        return HTMLResponse(
-            _OPT_OUT_PAGE.format(
-                body="<h1>U bent afgemeld</h1><p>U krijgt geen e-mail, brief of telefoontje meer over dit"
-                " onderzoek. Bedankt voor uw tijd.</p>"
-            )
+        return _opt_out_page(
+            "<h1>U bent afgemeld</h1><p>U krijgt geen e-mail, brief of telefoontje meer over dit"
+            " onderzoek. Bedankt voor uw tijd.</p>"
         )
 
     @app.post("/api/bounces", dependencies=[Depends(require_admin)], tags=["waves"])

@@ -40,6 +40,8 @@ from services.invitations.domain import (
     invitation_token,
     jobcoach_period_key,
     message_id,
+    opt_out_invitation,
+    opt_out_token,
     read_delivery,
     remaining_quotas,
     safe_file_name,
@@ -743,8 +745,10 @@ def _undeliverable_event(row: Row, mode: str, reason: str) -> Event:
 
 
 def _links(settings: Settings, invitation_id: uuid.UUID) -> tuple[str, str]:
-    token = invitation_token(settings.token_secret.get_secret_value().encode(), invitation_id)
-    return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{token}"
+    """The questionnaire link and the opt-out link: each with a token of its own."""
+    secret = settings.token_secret.get_secret_value().encode()
+    token, optout = invitation_token(secret, invitation_id), opt_out_token(secret, invitation_id)
+    return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{optout}"
 
 
 def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
@@ -898,14 +902,19 @@ async def _undeliverable_after_the_fact(
     return {"invitation_id": str(invitation_id), "action": action}
 
 
-async def opt_out(pool: asyncpg.Pool, token: str) -> bool:
+async def opt_out(pool: asyncpg.Pool, settings: Settings, token: str) -> bool:
     """Afmelden: no more emails, letters or calls for this person, from this moment.
 
     False for an unknown link. Letters already handed to the mail house cannot be stopped;
-    every letter not yet in a wave and every call not yet made is.
+    every letter not yet in a wave and every call not yet made is. Links in emails sent before
+    the opt-out token existed carry the questionnaire token: they keep working.
     """
+    secret = settings.token_secret.get_secret_value().encode()
     async with pool.acquire() as conn, conn.transaction():
-        row = await store.opt_out(conn, token_hash(token))
+        invitation_id = opt_out_invitation(secret, token) or await store.invitation_by_token_hash(
+            conn, token_hash(token)
+        )
+        row = await store.opt_out(conn, invitation_id) if invitation_id is not None else None
         if row is None:
             return False
         if not row["already"]:

@@ -555,14 +555,21 @@ async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) 
     return found
 
 
-async def opt_out(conn: Connection, token_hash: str) -> asyncpg.Record | None:
-    """Stop every approach of the person with this link at once: timers, letters not yet in a
-    wave and call tasks. Returns the invitation (None for an unknown link; the same row again
-    for a second opt-out, with ``already`` true)."""
+async def invitation_by_token_hash(conn: Connection, token_hash: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = await conn.fetchval(
+        "SELECT invitation_id FROM invitations.invitations WHERE token_hash = $1", token_hash
+    )
+    return found
+
+
+async def opt_out(conn: Connection, invitation_id: uuid.UUID) -> asyncpg.Record | None:
+    """Stop every approach of the person at once: timers, letters not yet in a wave and call
+    tasks. Returns the invitation (None for an unknown one; the same row again for a second
+    opt-out, with ``already`` true)."""
     row = await conn.fetchrow(
         "SELECT invitation_id, study_id, provider_id, service_code, respondent_type,"
-        " status = 'opted_out' AS already FROM invitations.invitations WHERE token_hash = $1 FOR UPDATE",
-        token_hash,
+        " status = 'opted_out' AS already FROM invitations.invitations WHERE invitation_id = $1 FOR UPDATE",
+        invitation_id,
     )
     if row is None or row["already"]:
         return row

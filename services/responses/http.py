@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.responses import service
 from services.responses.audio import URL_PREFIX, AudioLibrary
 from services.responses.domain import (
     INTERVIEWER_ID_PATTERN,
     PaperFileError,
-    RateLimiter,
     csrf_token,
     form_values,
     in_english,
@@ -34,6 +31,7 @@ from services.responses.domain import (
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
+from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -53,14 +51,6 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 
-# Security headers for every page: no framing, no sniffing, no referrer leaking the token.
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-LOOPBACK = frozenset({"127.0.0.1", "::1"})
 MAX_PAPER_BYTES = 16 * 1024 * 1024
 
 
@@ -88,7 +78,7 @@ _templates.globals.update(
 
 def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HTMLResponse:
@@ -108,28 +98,10 @@ def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HT
     )
 
 
-class RateLimitMiddleware:
-    """A token bucket per client address on ``/q/*``: 429 with a Dutch page when it is empty.
-
-    The address is the one uvicorn reports: behind a proxy that sends X-Forwarded-For from a
-    trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by default) it is the respondent's own.
-    Loopback itself is exempt (the demo, local checks); production limits at the proxy too.
-    """
-
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/q/"):
-            client = scope.get("client")
-            host = client[0] if client else ""
-            if host not in LOOPBACK and not self.limiter.allow(host, time.monotonic()):
-                response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
-                response.headers["Retry-After"] = str(self.limiter.retry_after(host))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _busy(retry_after: int) -> Response:
+    response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class AudioFiles(StaticFiles):
@@ -169,6 +141,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.add_middleware(
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
+        prefixes=("/q/",),
+        refusal=_busy,
     )
     require_admin = key_check(settings.admin_api_key.get_secret_value())
     require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
@@ -196,7 +170,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             return _page("thanks.html", already=not outcome.stored)
         if isinstance(outcome, ShowPage):
             return _questionnaire_page(outcome.view, csrf_token(secret, outcome.token_hash), 422)
-        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=_HEADERS)
+        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
 
     # --- the callcentre --------------------------------------------------------------
 

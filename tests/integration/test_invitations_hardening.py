@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ import pytest
 
 from services.invitations import app as invitations
 from services.invitations import service as invitations_service
+from services.invitations.domain import invitation_token
 from services.invitations.mailer import Mailer
 from shared.runtime import ServiceRuntime
 from tests.conftest import MakeSettings
@@ -324,3 +326,70 @@ async def test_without_the_phone_option_no_issued_invitation_may_be_phoned(servi
     response = await deliver(service, key, content.encode(), study_id="bow")
     assert response.status_code == 201, response.text
     assert await issued_phone_allowed(service) == {"A1": False}
+
+
+async def test_the_opt_out_link_carries_its_own_token_not_the_questionnaire_token(
+    service: ServiceRuntime, provider_key: str, infra: LocalInfra
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    await emailed(service, provider_key, f"optout-{tag}@example.nl")
+    (mail,) = [m for m in infra.smtp.messages if m.message["To"] == f"optout-{tag}@example.nl"]
+    optout = str(mail.message["List-Unsubscribe"]).strip("<>")
+    body = mail.message.get_body(("plain",))
+    assert body is not None
+    questionnaire_token = re.search(r"/q/([\w-]+)", body.get_content()).group(1)  # type: ignore[union-attr]
+    opt_out_token = optout.rsplit("/", 1)[1]
+    assert questionnaire_token not in optout
+    async with client(service) as http:
+        done = await http.post(f"/afmelden/{opt_out_token}")
+    assert done.status_code == 200, done.text
+    assert "U bent afgemeld" in done.text
+
+
+async def test_an_opt_out_link_sent_with_the_questionnaire_token_keeps_working(
+    service: ServiceRuntime, provider_key: str
+) -> None:
+    response = await deliver(
+        service, provider_key, b"client_ref,name,email,service\nA1,Anna,anna@example.nl,3\n"
+    )
+    assert response.status_code == 201
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        invitation_id = await conn.fetchval("SELECT invitation_id FROM invitations.invitations")
+    finally:
+        await conn.close()
+    old_link_token = invitation_token(
+        service.settings.token_secret.get_secret_value().encode(), invitation_id
+    )
+    async with client(service) as http:
+        done = await http.post(f"/afmelden/{old_link_token}")
+    assert done.status_code == 200, done.text
+
+
+async def test_the_opt_out_page_forbids_framing_and_sends_the_questionnaires_security_headers(
+    service: ServiceRuntime,
+) -> None:
+    async with client(service) as http:
+        page = await http.get(f"/afmelden/{'x' * 64}")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+
+
+async def test_too_many_opt_out_requests_from_one_address_get_429(make_settings: MakeSettings) -> None:
+    runtime = invitations.runtime(
+        make_settings(questionnaire_rate_per_second=0.01, questionnaire_rate_burst=3)
+    )
+    await runtime.start()
+    try:
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1, as from a proxy on the same host.
+        port = runtime.settings.port_for("invitations")
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-Forwarded-For": "198.51.100.7"}
+        ) as http:
+            answers = [await http.post(f"/afmelden/{'x' * 64}") for _ in range(5)]
+    finally:
+        await runtime.stop()
+    assert [a.status_code for a in answers] == [404, 404, 404, 429, 429]
+    assert int(answers[3].headers["Retry-After"]) >= 1
