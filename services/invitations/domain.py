@@ -75,7 +75,8 @@ BUYER_TYPES = frozenset({"opdrachtgever", "werkgever"})
 _PLAIN_EMAIL = re.compile(
     r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63})"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters: NUL above all, which PostgreSQL refuses in text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _SERVICE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _CLIENT_REF = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 _GROUP = re.compile(r"^[a-z0-9_./-]{1,64}$")
@@ -89,8 +90,9 @@ _LEARNING_PROFILE = re.compile(r"^(?:lp|leerprofiel)?\s*([1-4])$", re.IGNORECASE
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
 _DATE_NL = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
 # What may stand between the digits of a BSN as people write it: any Unicode space (also
-# non-breaking, thin, zero-width; doubled), dots, commas, slashes, underscores, brackets, any dash.
-_BSN_SEPARATOR = r"[\s\u200b\u2060\ufeff.,/_()\-\u2010-\u2015\u2212]"
+# non-breaking, thin, zero-width; doubled), control characters, dots, commas, slashes,
+# underscores, brackets, any dash.
+_BSN_SEPARATOR = r"[\s\x00-\x1f\x7f\u200b\u2060\ufeff.,/_()\-\u2010-\u2015\u2212]"
 # Digits, maybe grouped by separators (111 222 333, 111.222.333, 111/222/333, 111,222,333).
 _DIGIT_GROUP = re.compile(rf"\+?\d+(?:{_BSN_SEPARATOR}+\d+)*")  # a leading + for a phone number
 _DIGIT_RUN = re.compile(r"\d+")
@@ -412,7 +414,7 @@ def _read_csv(text: str) -> DeliveryTable:
 
 def safe_file_name(name: str) -> str:
     """A delivered file's name as it may be stored: no folders, no control characters, no BSN."""
-    name = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()[:200]
+    name = CONTROL_CHARACTERS.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()[:200]
     return "" if contains_bsn(name) else name
 
 
@@ -587,9 +589,10 @@ def map_columns(header: Sequence[str], rules: IntakeRules | None = None) -> _Col
     index: dict[str, int] = {}
     ignored: list[str] = []
     for position, name in enumerate(names):
-        if _CONTROL.search(name):  # a NUL or a line break in a header: nothing to match or store
+        if CONTROL_CHARACTERS.search(name):  # a NUL or a line break in a header: nothing to match or store
+            shown = CONTROL_CHARACTERS.sub("?", name)[:40]
             ignored.append(
-                f"kolom {position + 1} ({_CONTROL.sub('?', name)[:40]}): kop met stuurtekens, genegeerd / "
+                f"kolom {position + 1} ({shown}): kop met stuurtekens, genegeerd / "
                 f"column {position + 1}: header with control characters, ignored"
             )
             continue
@@ -636,7 +639,7 @@ def delivery_keys(
     pairs: set[tuple[str, str]] = set()
     for _, cells in table.rows:
         ref, email = _cell(cells, ref_at), _cell(cells, email_at)
-        if not _CONTROL.search(ref):  # such a value is refused by the row check; no lookup
+        if not CONTROL_CHARACTERS.search(ref):  # such a value is refused by the row check; no lookup
             refs.add(ref)
         try:
             email = normalise_email(email) if email else ""
@@ -757,7 +760,7 @@ class _RowChecker:
 
         name = get("name")
         for column, value in (("name", name), *((c, get(c)) for c in ("street", "city", "organisation"))):
-            if _CONTROL.search(value):
+            if CONTROL_CHARACTERS.search(value):
                 problem(column, "Bevat stuurtekens", "Contains control characters")
             elif len(value) > _MAX_TEXT:
                 problem(column, f"Langer dan {_MAX_TEXT} tekens", f"Longer than {_MAX_TEXT} characters")

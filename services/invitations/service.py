@@ -8,7 +8,6 @@ import contextlib
 import csv
 import dataclasses
 import io
-import re
 import secrets
 import traceback
 import uuid
@@ -23,6 +22,7 @@ from prometheus_client import Counter, Gauge
 
 from services.invitations import store
 from services.invitations.domain import (
+    CONTROL_CHARACTERS,
     Contact,
     DeliveryCheck,
     DeliveryRefusedError,
@@ -121,8 +121,6 @@ EXTRA_WAVE_PEOPLE = Counter(
 DEFAULT_QUESTIONNAIRE = "minimal-v1"
 # Deliveries this large are checked in a worker thread, so the event loop keeps serving.
 _THREAD_FROM_ROWS = 2000
-# Control characters (NUL above all: PostgreSQL refuses it in text) in what an SMTP server said.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class NotFoundError(LookupError):
@@ -819,7 +817,7 @@ async def _record_emails(
             retries = row["email_retries"]
             if outcome == "retry" and retries >= settings.smtp_max_retries:
                 outcome = "undeliverable"
-            said = _CONTROL_CHARACTERS.sub(" ", f"{reply.code} {reply.text}")[:500]
+            said = CONTROL_CHARACTERS.sub(" ", f"{reply.code} {reply.text}")  # what the server said[:500]
             log_rows.append((mid, row["invitation_id"], attempt, outcome, said))
             if outcome == "retry":
                 SMTP_RETRIES.inc()

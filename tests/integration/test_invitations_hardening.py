@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -20,6 +21,7 @@ from services.invitations.domain import invitation_token
 from services.invitations.mailer import Mailer
 from shared.runtime import ServiceRuntime
 from tests.conftest import MakeSettings
+from tests.integration.test_invitations_service import client
 from tevreden.infra import LocalInfra
 
 pytestmark = pytest.mark.integration
@@ -35,29 +37,8 @@ async def service(make_settings: MakeSettings) -> AsyncIterator[ServiceRuntime]:
     await runtime.stop()
 
 
-@pytest.fixture
-async def provider_key(service: ServiceRuntime) -> str:
-    async with client(service) as http:
-        (
-            await http.post("/api/studies", json={"study_id": "s1", "name": "Studie"}, headers=ADMIN)
-        ).raise_for_status()
-        created = await http.post(
-            "/api/providers", json={"provider_id": "P1", "name": "Werkt Zwolle"}, headers=ADMIN
-        )
-        (
-            await http.post(
-                "/api/studies/s1/enrolments", json={"provider_id": "P1", "services": ["3"]}, headers=ADMIN
-            )
-        ).raise_for_status()
-    return str(created.json()["api_key"])
-
-
-def client(service: ServiceRuntime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.settings.port_for('invitations')}")
-
-
 async def deliver(
-    service: ServiceRuntime, key: str, content: bytes, kind: str = "text/csv", study_id: str = "s1"
+    service: ServiceRuntime, key: str, content: bytes, kind: str = "text/csv", study_id: str = "bow-2026"
 ) -> httpx.Response:
     async with client(service) as http:
         return await http.post(
@@ -67,18 +48,41 @@ async def deliver(
         )
 
 
-async def bow_study(service: ServiceRuntime, **enrolment: object) -> str:
-    """A Blik op Werk 2026 study (its wave plan has letters) and a provider enrolled in it: its key."""
+async def accepted(service: ServiceRuntime, key: str, content: bytes) -> dict[str, Any]:
+    """The delivery's report, once it was taken (201)."""
+    response = await deliver(service, key, content)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def enrolled_provider(service: ServiceRuntime, study: dict[str, object], **enrolment: object) -> str:
+    """A study, a provider enrolled in it in service 3: the provider's key."""
+    provider_id = f"P{uuid.uuid4().hex[:8]}"
     async with client(service) as http:
-        body = {"study_id": "bow", "name": "BoW", "scheme_id": "bow", "year": 2026}
-        (await http.post("/api/studies", json=body, headers=ADMIN)).raise_for_status()
+        (await http.post("/api/studies", json=study, headers=ADMIN)).raise_for_status()
         created = await http.post(
-            "/api/providers", json={"provider_id": "P2", "name": "Werkt"}, headers=ADMIN
+            "/api/providers", json={"provider_id": provider_id, "name": "Werkt"}, headers=ADMIN
         )
         created.raise_for_status()
-        enrol = {"provider_id": "P2", "services": ["3"]} | enrolment
-        (await http.post("/api/studies/bow/enrolments", json=enrol, headers=ADMIN)).raise_for_status()
+        enrol = {"provider_id": provider_id, "services": ["3"]} | enrolment
+        (
+            await http.post(f"/api/studies/{study['study_id']}/enrolments", json=enrol, headers=ADMIN)
+        ).raise_for_status()
     return str(created.json()["api_key"])
+
+
+@pytest.fixture
+async def provider_key(service: ServiceRuntime) -> str:
+    """A provider in a study without a scheme (email only)."""
+    return await enrolled_provider(service, {"study_id": "bow-2026", "name": "Studie"})
+
+
+async def bow_study(service: ServiceRuntime, **enrolment: object) -> str:
+    """A provider in a Blik op Werk 2026 study (its wave plan has letters and calls): its key."""
+    return await enrolled_provider(
+        service, {"study_id": "bow", "name": "BoW", "scheme_id": "bow", "year": 2026}, **enrolment
+    )
 
 
 async def test_one_unsendable_address_fails_only_its_own_message_and_the_rest_are_recorded_as_sent(
@@ -104,12 +108,13 @@ async def test_one_unsendable_address_fails_only_its_own_message_and_the_rest_ar
         finally:
             await mailer.close()
         assert attempted == 4
-        statuses = dict(
-            await conn.fetch(
+        statuses: dict[str, str] = {
+            r["client_ref"]: r["status"]
+            for r in await conn.fetch(
                 "SELECT c.client_ref, i.status FROM invitations.invitations i JOIN invitations.contacts c"
                 " USING (contact_id)"
             )
-        )
+        }
         reasons = await conn.fetch("SELECT outcome, smtp_reply FROM invitations.email_log ORDER BY outcome")
     finally:
         await conn.close()
@@ -124,9 +129,7 @@ async def test_a_nul_in_an_email_cell_refuses_that_row_and_keeps_the_others(
     service: ServiceRuntime, provider_key: str
 ) -> None:
     content = b"client_ref,name,email,service\nA1,Anna,an\x00na@example.nl,3\nA2,Bram,bram@example.nl,3\n"
-    response = await deliver(service, provider_key, content)
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await accepted(service, provider_key, content)
     assert body["rows_accepted"] == 1
     assert [(p["row"], p["column"]) for p in body["problems"]] == [(2, "email")]
 
@@ -135,9 +138,7 @@ async def test_a_nul_in_an_extra_columns_header_ignores_that_column_with_a_reaso
     service: ServiceRuntime, provider_key: str
 ) -> None:
     content = b"client_ref,name,email,service,opmer\x00king\nA1,Anna,anna@example.nl,3,x\n"
-    response = await deliver(service, provider_key, content)
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await accepted(service, provider_key, content)
     assert body["rows_accepted"] == 1
     (ignored,) = body["ignored_columns"]
     assert "\x00" not in ignored
@@ -197,9 +198,7 @@ async def test_a_group_or_comment_address_is_refused_with_a_reason_and_the_plain
         'client_ref,name,email,service\nA1,Anna,"grp:""x""@example.nl",3\n'
         "A2,Bram,x(comment)y@example.nl,3\nA3,Cor,cor@example.nl,3\n"
     )
-    response = await deliver(service, provider_key, content.encode())
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await accepted(service, provider_key, content.encode())
     assert body["rows_accepted"] == 1
     assert [(p["row"], p["column"]) for p in body["problems"]] == [(2, "email"), (3, "email")]
 
@@ -210,9 +209,7 @@ async def test_a_utf8_file_with_a_stray_latin1_byte_keeps_the_other_rows_in_utf8
     content = "client_ref,name,email,service\nA1,Renée,renee@example.nl,3\n".encode() + (
         b"A2,Ren\xe9,rene@example.nl,3\n"
     )
-    response = await deliver(service, provider_key, content)
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = await accepted(service, provider_key, content)
     assert body["rows_accepted"] == 1
     assert [(p["row"], p["column"]) for p in body["problems"]] == [(3, "name")]
     conn = await asyncpg.connect(service.settings.database_url)
@@ -294,12 +291,13 @@ async def issued_phone_allowed(service: ServiceRuntime) -> dict[str, bool | None
     conn = await asyncpg.connect(service.settings.database_url)
     try:
         bodies = await conn.fetch("SELECT body FROM invitations.outbox WHERE topic = 'invitations.issued'")
-        refs = dict(
-            await conn.fetch(
+        refs: dict[str, str] = {
+            r["invitation_id"]: r["client_ref"]
+            for r in await conn.fetch(
                 "SELECT i.invitation_id::text, c.client_ref"
                 " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
             )
-        )
+        }
     finally:
         await conn.close()
     payloads = [json.loads(row["body"])["payload"] for row in bodies]

@@ -711,3 +711,9 @@ def test_openpyxl_parses_with_defusedxml() -> None:
     from openpyxl.xml import DEFUSEDXML
 
     assert DEFUSEDXML
+
+
+def test_a_bsn_split_by_nul_characters_in_a_header_refuses_the_delivery_without_echoing_it() -> None:
+    with pytest.raises(DeliveryRefusedError) as refused:
+        check_delivery("client_ref,name,email,service,111\x00222\x00333\nA1,Anna,anna@example.nl,3,x\n")
+    assert "111" not in str(refused.value)
