@@ -770,12 +770,15 @@ class _RowChecker:
             try:
                 email = normalise_email(get("email"))
             except ValueError as exc:
-                problem(
-                    "email",
-                    "Geen geldig e-mailadres (alleen naam@domein.nl: zonder naam ervoor, commentaar, "
-                    "aanhalingstekens of stuurtekens)",
-                    f"Not a valid email address: {exc}",
-                )
+                if "@" not in get("email"):
+                    problem("email", "Geen geldig e-mailadres", "Not a valid email address")
+                else:  # an address, but not a plain one: say what is wrong with it
+                    problem(
+                        "email",
+                        "Geen gewoon e-mailadres (alleen naam@domein.nl: zonder naam ervoor, commentaar, "
+                        "aanhalingstekens of stuurtekens)",
+                        f"Not a plain email address: {exc}",
+                    )
         phone = _phone(get("phone"))
         if get("phone") and phone is None:
             problem(

@@ -625,8 +625,8 @@ def test_only_a_plain_address_is_accepted_and_the_refusal_says_why(address: str)
     )
     (problem,) = check.problems
     assert problem.column == "email"
-    assert problem.problem_en.startswith("Not a valid email address: ")
-    assert len(problem.problem_en) > len("Not a valid email address: ")
+    assert problem.problem_en.startswith("Not a plain email address: ")
+    assert len(problem.problem_en) > len("Not a plain email address: ")
 
 
 def test_the_duplicate_check_compares_the_normalised_address() -> None:
