@@ -293,6 +293,7 @@ async def main(args: argparse.Namespace) -> None:
             "TEVREDEN_DATABASE_URL": postgres.url,
             "TEVREDEN_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "TEVREDEN_HTTP_PORT": str(port),
+            "TEVREDEN_ENVIRONMENT": "local",
             "TEVREDEN_TOKEN_SECRET": secret,
             "TEVREDEN_AUDIO_DIR": str(workdir / "audio"),
         }

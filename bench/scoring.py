@@ -470,6 +470,7 @@ async def main(args: argparse.Namespace) -> None:
     broker, postgres = TansuBroker.start(), LocalPostgres.start()
     try:
         settings = Settings(
+            environment="local",
             database_url=postgres.url,
             kafka_bootstrap_servers=broker.bootstrap_servers,
             http_port=free_port(),

@@ -132,6 +132,10 @@ class InvitationIssuedPayload(Payload):
     # Version 2: sha256 of the letter's personal code (shared.tokens.letter_code), so the
     # questionnaire's /code page can lead a typed code to its link; None in version-1 events.
     letter_code_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    # Whether the callcentre may interview this person (the provider's phone option, or an
+    # inburgeraar phoned first): the responses service refuses other interviews. None: not said
+    # (events issued before this field existed), so not refused.
+    phone_allowed: bool | None = None
 
 
 class InvitationIssued(Event):

@@ -28,7 +28,7 @@ from shared.events import Event
 from shared.logging import configure_logging, get_logger
 from shared.metrics import health_router
 from shared.outbox import OutboxRelay
-from shared.settings import Settings
+from shared.settings import MIN_SECRET_LENGTH, Settings
 
 log = get_logger(__name__)
 
@@ -107,6 +107,7 @@ class ServiceRuntime:
 
     async def start(self) -> ServiceContext:
         s = self.settings
+        refuse_weak_secrets(self.name, s)
         pool = await create_pool(s.database_url, s.database_pool_size)
         async with pool.acquire() as conn:
             await migrate(conn, self.name, self._migrations)
@@ -200,6 +201,23 @@ class ServiceRuntime:
         if self.ctx is not None:
             await self.ctx.pool.close()
         log.info("service_stopped", service=self.name)
+
+
+class WeakSecretsError(RuntimeError):
+    """A service outside the local environment was given a default or short secret."""
+
+
+def refuse_weak_secrets(service: str, settings: Settings) -> None:
+    """Refuse to start with a default or short secret unless TEVREDEN_ENVIRONMENT=local: a default
+    key would let anyone read people's names and phone numbers."""
+    weak = settings.weak_secrets()
+    if weak:
+        raise WeakSecretsError(
+            f"{service} refuses to start: "
+            + "; ".join(weak)
+            + f". Set each to a random value of at least {MIN_SECRET_LENGTH} characters (e.g. `openssl rand"
+            " -hex 32`), or TEVREDEN_ENVIRONMENT=local on a developer's machine. See docs/security.md."
+        )
 
 
 async def run_until_signalled(runtime: ServiceRuntime) -> None:

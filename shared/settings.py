@@ -11,6 +11,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["invitations", "responses", "scoring", "reporting"]
+# Where the services run: "local" (tevreden demo, the local stack, the tests) accepts the
+# default secrets below; "production" (the default, so a forgotten setting is safe) refuses them.
+Environment = Literal["local", "production"]
+# The secrets every service checks at start, and how long each must be outside "local".
+SECRET_SETTINGS = ("token_secret", "admin_api_key", "callcentre_api_key")
+MIN_SECRET_LENGTH = 32
+_DEFAULT_SECRET_MARK = "change-me"  # noqa: S105 - the mark of a default, refused
 
 # Default HTTP port per service, so four processes on one machine do not collide.
 DEFAULT_HTTP_PORTS: dict[str, int] = {
@@ -40,6 +47,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TEVREDEN_", extra="ignore")
 
+    environment: Environment = "production"
+
     database_url: str = "postgresql://postgres@127.0.0.1:5432/tevreden"
     database_pool_size: int = Field(default=8, ge=1)
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -58,7 +67,8 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr = SecretStr("admin-change-me")
     # Responses service: the callcentre's key for the interview API; where the spoken
     # questions (WAV, low-threshold questionnaires) are written and served from (/audio/);
-    # a token bucket per client address on /q/* (the proxy limits too; loopback is exempt).
+    # a token bucket per client address on the public pages, /q/* and /afmelden/* (the proxy
+    # limits too; loopback is exempt).
     callcentre_api_key: SecretStr = SecretStr("callcentre-change-me")
     audio_dir: Path = Path("audio")
     questionnaire_rate_per_second: float = Field(default=5.0, gt=0)
@@ -137,6 +147,22 @@ class Settings(BaseSettings):
             website=self.bureau_website,
             privacy_url=self.bureau_privacy_url,
         )
+
+    def weak_secrets(self) -> list[str]:
+        """The secrets a service must not start with outside "local", each with the reason, as
+        ``TEVREDEN_NAME: why``; empty when all are set well (or the environment is local)."""
+        if self.environment == "local":
+            return []
+        weak: list[str] = []
+        for name in SECRET_SETTINGS:
+            value: SecretStr = getattr(self, name)
+            secret = value.get_secret_value()
+            variable = f"TEVREDEN_{name.upper()}"
+            if _DEFAULT_SECRET_MARK in secret:
+                weak.append(f"{variable}: still the default")
+            elif len(secret) < MIN_SECRET_LENGTH:
+                weak.append(f"{variable}: shorter than {MIN_SECRET_LENGTH} characters")
+        return weak
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""

@@ -55,6 +55,7 @@ def settings_factory(infra: LocalInfra, broker: TansuBroker) -> Iterator[MakeSet
         database = _fresh_database(infra)
         databases.append(database)
         values: dict[str, Any] = {
+            "environment": "local",
             "database_url": database.url,
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "smtp_host": infra.smtp.host,

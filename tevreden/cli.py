@@ -27,10 +27,14 @@ class Service(StrEnum):
 @app.command()
 def run(service: Annotated[Service, typer.Argument(help="The service to run")]) -> None:
     """Run one service (its consumers, scheduler and HTTP app) until SIGTERM."""
-    from shared.runtime import run_until_signalled
+    from shared.runtime import WeakSecretsError, run_until_signalled
 
     module = importlib.import_module(f"services.{service.value}.app")
-    asyncio.run(run_until_signalled(module.runtime(get_settings())))
+    try:
+        asyncio.run(run_until_signalled(module.runtime(get_settings())))
+    except WeakSecretsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -104,6 +104,8 @@ def _service_env(
         dict(os.environ)
         | infra.env()
         | {
+            # The local stack: short keys for the demo are fine (see docs/security.md).
+            "TEVREDEN_ENVIRONMENT": "local",
             "TEVREDEN_TOKEN_SECRET": secrets.token_urlsafe(32),
             "TEVREDEN_ADMIN_API_KEY": admin_key,
             "TEVREDEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['responses']}",

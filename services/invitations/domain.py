@@ -5,18 +5,22 @@ Pure: no I/O and no framework. The store and the apps call these functions.
 
 from __future__ import annotations
 
+import base64
+import codecs
 import csv
 import hashlib
 import hmac
 import io
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from fractions import Fraction
 from typing import Literal
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 Mode = Literal["email", "post", "phone"]
 ProblemKind = Literal["invalid", "missing", "duplicate"]
@@ -66,10 +70,13 @@ UNKNOWN = "unknown"
 _CLIENT_SIDE = frozenset({"client", "cliënt", "klant", "deelnemer", "werknemer", "employee", "medewerker"})
 BUYER_TYPES = frozenset({"opdrachtgever", "werkgever"})
 
-_EMAIL = re.compile(
-    r"^[^@\s<>,;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+# The common address, checked fast; anything else is left to email-validator (the same verdict,
+# a clearer reason, and 100 times slower). Lower case: addresses are compared in lower case.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63})"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters: NUL above all, which PostgreSQL refuses in text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _SERVICE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _CLIENT_REF = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
 _GROUP = re.compile(r"^[a-z0-9_./-]{1,64}$")
@@ -82,10 +89,16 @@ _HOUSE_NUMBER = re.compile(r"^[1-9][0-9]{0,4}(?:\s?[-/]?\s?[A-Za-z0-9]{1,6})?$")
 _LEARNING_PROFILE = re.compile(r"^(?:lp|leerprofiel)?\s*([1-4])$", re.IGNORECASE)
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
 _DATE_NL = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
-# Digits, maybe grouped by single spaces, dots or hyphens (111 222 333, 111.222.333).
-_DIGIT_GROUP = re.compile(r"\d+(?:[ .-]\d+)*")
+# What may stand between the digits of a BSN as people write it: any Unicode space (also
+# non-breaking, thin, zero-width; doubled), control characters, dots, commas, slashes,
+# underscores, brackets, any dash.
+_BSN_SEPARATOR = r"[\s\x00-\x1f\x7f\u200b\u2060\ufeff.,/_()\-\u2010-\u2015\u2212]"
+# Digits, maybe grouped by separators (111 222 333, 111.222.333, 111/222/333, 111,222,333).
+_DIGIT_GROUP = re.compile(rf"\+?\d+(?:{_BSN_SEPARATOR}+\d+)*")  # a leading + for a phone number
 _DIGIT_RUN = re.compile(r"\d+")
 _MAX_TEXT = 200
+# What stands for a byte the file's encoding does not explain (a stray Latin-1 byte in UTF-8).
+UNREADABLE = "\ufffd"
 # Client groups in Dutch that name a scheme's variant suffix.
 _GROUP_ALIASES = {"regulier": "regular", "laagdrempelige": "laagdrempelig", "inburgeraar": "inburgering"}
 
@@ -356,11 +369,26 @@ def read_delivery(data: bytes | str, *, filename: str = "") -> DeliveryTable:
             "als .xlsx of .csv. / Delivery refused: the old Excel format (.xls) is not read; save the "
             "file as .xlsx or .csv."
         )
+    return _read_csv(decode_csv(data))
+
+
+def decode_csv(data: bytes) -> str:
+    """The text of a CSV file: UTF-16 when it starts with its byte order mark, else UTF-8, else
+    Windows-1252 (Excel on Windows saves CSV in this code page).
+
+    A file that is UTF-8 but for a stray byte (it holds other characters in UTF-8) stays UTF-8:
+    the stray byte becomes U+FFFD and the row check refuses that row alone (``UNREADABLE``).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel on Windows saves CSV in this code page
-    return _read_csv(text)
+        pass
+    text = data.decode("utf-8", errors="replace")
+    if any(c > "\x7f" and c != UNREADABLE for c in text):
+        return text
+    return data.decode("cp1252", errors="replace")
 
 
 def _read_csv(text: str) -> DeliveryTable:
@@ -386,7 +414,7 @@ def _read_csv(text: str) -> DeliveryTable:
 
 def safe_file_name(name: str) -> str:
     """A delivered file's name as it may be stored: no folders, no control characters, no BSN."""
-    name = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()[:200]
+    name = CONTROL_CHARACTERS.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()[:200]
     return "" if contains_bsn(name) else name
 
 
@@ -397,31 +425,58 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_xlsx(data: bytes) -> DeliveryTable:
-    """The first worksheet; its first row is the header."""
+    """The first worksheet; its first row is the header.
+
+    openpyxl parses with defusedxml (installed with this service): a document type
+    declaration, and so any entity (an external one reading a file, or an entity bomb), is
+    refused, whether in the workbook or, read later row by row, in a worksheet.
+    """
     import openpyxl  # only needed for XLSX deliveries
+    from defusedxml import DefusedXmlException
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            header, rows = _xlsx_rows(workbook.worksheets[0].iter_rows(values_only=True))
+        finally:
+            workbook.close()
     except Exception as exc:  # a damaged or foreign ZIP archive: openpyxl raises many kinds
+        if not _caused_by(exc, DefusedXmlException):
+            raise DeliveryRefusedError(
+                "Aanlevering geweigerd: het XLSX-bestand is onleesbaar. / Delivery refused: the XLSX file "
+                "cannot be read."
+            ) from exc
         raise DeliveryRefusedError(
-            "Aanlevering geweigerd: het XLSX-bestand is onleesbaar. / Delivery refused: the XLSX file "
-            "cannot be read."
+            "Aanlevering geweigerd: het XLSX-bestand bevat XML-entiteiten (een DTD), die een Excel-bestand "
+            "nooit nodig heeft; sla het opnieuw op vanuit Excel. / Delivery refused: the XLSX file declares "
+            "XML entities (a DTD), which an Excel file never needs; save it again from Excel."
         ) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        header: list[str] | None = None
-        rows: list[tuple[int, list[str]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(v) for v in values]
-            if header is None:
-                header = cells
-            elif any(cells):
-                rows.append((number, cells))
-    finally:
-        workbook.close()
+    return DeliveryTable(header, rows, "xlsx")
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a ``kind`` (openpyxl wraps them)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _xlsx_rows(values: Iterable[tuple[object, ...]]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for number, row in enumerate(values, start=1):
+        cells = [_cell_text(v) for v in row]
+        if header is None:
+            header = cells
+        elif any(cells):
+            rows.append((number, cells))
+    header = header or []
     while header and not header[-1]:
         header.pop()
-    return DeliveryTable(header or [], rows, "xlsx")
+    return header, rows
 
 
 def _cell_text(value: object) -> str:
@@ -440,34 +495,52 @@ def _cell_text(value: object) -> str:
 
 
 def looks_like_bsn(value: str) -> bool:
-    """Nine digits passing the 11-check (elfproef) of the burgerservicenummer."""
-    digits = value.strip().replace(".", "").replace(" ", "").replace("-", "")
-    if len(digits) != 9 or not digits.isdigit():
-        return False
-    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
-    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
-    return total % 11 == 0 and digits != "000000000"
+    """Nine digits passing the 11-check (elfproef) of the burgerservicenummer; separators and
+    spaces of any kind between them are ignored."""
+    stripped = value.strip()
+    digits = "".join(_DIGIT_RUN.findall(stripped))
+    return bool(_DIGIT_GROUP.fullmatch(stripped)) and len(digits) == 9 and _elfproef(digits)
 
 
 def contains_bsn(value: str) -> bool:
     """Whether a value is or holds a BSN: nine digits passing the 11-check, alone or grouped.
 
-    ``111222333``, ``111 222 333``, ``111.222.333`` and ``jan111222333@example.nl`` all do;
-    a phone number (ten digits) does not. One pass over the value: fast enough for every
-    cell of every row.
+    ``111222333``, ``111 222 333``, ``111/222/333``, ``111,222,333`` (any Unicode space, dot,
+    comma, slash or dash between the digits) and ``jan111222333@example.nl`` all do; a phone
+    number (ten digits) does not. One pass over the value: fast enough for every cell of every
+    row.
     """
     for group in _DIGIT_GROUP.findall(value):
         if len(group) < 9:
             continue
-        digits = group.replace(" ", "").replace(".", "").replace("-", "")
-        if len(digits) == 9:
-            if looks_like_bsn(digits):
-                return True
-        elif len(digits) != len(group) and any(
-            len(run) == 9 and looks_like_bsn(run) for run in _DIGIT_RUN.findall(group)
+        runs = _DIGIT_RUN.findall(group)
+        if any(len(run) == 9 and _elfproef(run) for run in runs):
+            return True  # nine digits in a row, alone or inside a longer group: "1 111222333"
+        if (
+            len(runs) > 1
+            and _phone(group) is None
+            and any(_elfproef(nine) for nine in _nine_digit_spans(runs))
         ):
-            return True  # nine digits in a row inside a longer group: "1 111222333"
+            return True  # "111 222 333", also next to other numbers: "111 222 333, 06"
     return False
+
+
+def _nine_digit_spans(runs: Sequence[str]) -> Iterator[str]:
+    """The digits of each span of consecutive runs that holds exactly nine."""
+    for start in range(len(runs)):
+        digits = ""
+        for run in runs[start:]:
+            digits += run
+            if len(digits) >= 9:
+                break
+        if len(digits) == 9:
+            yield digits
+
+
+def _elfproef(digits: str) -> bool:
+    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+    return total % 11 == 0 and digits != "000000000"
 
 
 def _is_bsn_header(name: str) -> bool:
@@ -516,6 +589,13 @@ def map_columns(header: Sequence[str], rules: IntakeRules | None = None) -> _Col
     index: dict[str, int] = {}
     ignored: list[str] = []
     for position, name in enumerate(names):
+        if CONTROL_CHARACTERS.search(name):  # a NUL or a line break in a header: nothing to match or store
+            shown = CONTROL_CHARACTERS.sub("?", name)[:40]
+            ignored.append(
+                f"kolom {position + 1} ({shown}): kop met stuurtekens, genegeerd / "
+                f"column {position + 1}: header with control characters, ignored"
+            )
+            continue
         column = _CANONICAL.get(name)
         if (
             column is None
@@ -558,8 +638,13 @@ def delivery_keys(
     refs: set[str] = set()
     pairs: set[tuple[str, str]] = set()
     for _, cells in table.rows:
-        refs.add(_cell(cells, ref_at))
-        email = _cell(cells, email_at).lower()
+        ref, email = _cell(cells, ref_at), _cell(cells, email_at)
+        if not CONTROL_CHARACTERS.search(ref):  # such a value is refused by the row check; no lookup
+            refs.add(ref)
+        try:
+            email = normalise_email(email) if email else ""
+        except ValueError:
+            email = ""  # refused by the row check: nothing to look up
         if email:
             pairs.add((email, _cell(cells, service_at) if service_at is not None else WHOLE_PROVIDER))
     refs.discard("")
@@ -646,6 +731,14 @@ class _RowChecker:
                         "Looks like a BSN; row not stored",
                     )
 
+        for position, value in enumerate(cells if UNREADABLE in "".join(cells) else ()):
+            if UNREADABLE in value:
+                column = self.columns.names[position] if position < len(self.columns.names) else ""
+                problem(
+                    column or f"kolom {position + 1}",
+                    "Onleesbaar teken: deze cel is niet in de tekenset (UTF-8) van de rest van het bestand",
+                    "Unreadable character: this cell is not in the file's encoding (UTF-8) like the rest",
+                )
         width = self.width
         row = cells[:width] if len(cells) >= width else cells + [""] * (width - len(cells))
         row.append("")  # where the columns the file lacks point
@@ -667,15 +760,25 @@ class _RowChecker:
 
         name = get("name")
         for column, value in (("name", name), *((c, get(c)) for c in ("street", "city", "organisation"))):
-            if _CONTROL.search(value):
+            if CONTROL_CHARACTERS.search(value):
                 problem(column, "Bevat stuurtekens", "Contains control characters")
             elif len(value) > _MAX_TEXT:
                 problem(column, f"Langer dan {_MAX_TEXT} tekens", f"Longer than {_MAX_TEXT} characters")
 
-        email = get("email").lower()
-        if email and not _EMAIL.match(email):
-            problem("email", "Geen geldig e-mailadres", "Not a valid email address")
-            email = ""
+        email = ""
+        if get("email"):
+            try:
+                email = normalise_email(get("email"))
+            except ValueError as exc:
+                if "@" not in get("email"):
+                    problem("email", "Geen geldig e-mailadres", "Not a valid email address")
+                else:  # an address, but not a plain one: say what is wrong with it
+                    problem(
+                        "email",
+                        "Geen gewoon e-mailadres (alleen naam@domein.nl: zonder naam ervoor, commentaar, "
+                        "aanhalingstekens of stuurtekens)",
+                        f"Not a plain email address: {exc}",
+                    )
         phone = _phone(get("phone"))
         if get("phone") and phone is None:
             problem(
@@ -934,6 +1037,20 @@ class _RowChecker:
         )
 
 
+def normalise_email(value: str) -> str:
+    """The address as it is stored, sent to and compared: a plain addr-spec (``name@domain``; no
+    display name, group, comment, quoted local part or IP literal), in lower case, the domain
+    in Unicode. ValueError, saying why in English, for anything else. No DNS look-up."""
+    address = value.strip().lower()
+    plain = _PLAIN_EMAIL.fullmatch(address)
+    if plain is not None and plain.group(1) not in SPECIAL_USE_DOMAIN_NAMES and "xn--" not in address:
+        return address
+    try:
+        return validate_email(address, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _phone(value: str) -> str | None:
     """A Dutch phone number in E.164 (+31…), or None when it is not one."""
     if not value:
@@ -1091,6 +1208,31 @@ def account_delivery(check: DeliveryCheck, sampled_out: Sequence[Contact]) -> li
 
 
 # --- tokens ----------------------------------------------------------------------
+
+
+_OPT_OUT_PURPOSE = b"tevreden-opt-out/v1:"
+OPT_OUT_TOKEN_LENGTH = 64  # base64 of 48 bytes: the invitation id and its HMAC
+
+
+def opt_out_token(secret: bytes, invitation_id: uuid.UUID) -> str:
+    """The opt-out link's token (afmelden): the invitation id and an HMAC-SHA256 of it for that
+    purpose alone. It opens no questionnaire (a mail filter that follows List-Unsubscribe
+    learns nothing it could answer with) and needs nothing stored."""
+    mac = hmac.digest(secret, _OPT_OUT_PURPOSE + invitation_id.bytes, "sha256")
+    return base64.urlsafe_b64encode(invitation_id.bytes + mac).decode()
+
+
+def opt_out_invitation(secret: bytes, token: str) -> uuid.UUID | None:
+    """The invitation an opt-out token names, or None when it is not one made with ``secret``."""
+    if len(token) != OPT_OUT_TOKEN_LENGTH:
+        return None
+    try:
+        raw = base64.b64decode(token, altchars=b"-_", validate=True)
+    except ValueError:  # binascii.Error: not base64
+        return None
+    invitation_id = uuid.UUID(bytes=raw[:16])
+    expected = hmac.digest(secret, _OPT_OUT_PURPOSE + invitation_id.bytes, "sha256")
+    return invitation_id if hmac.compare_digest(raw[16:], expected) else None
 
 
 def jobcoach_period_key(secret: bytes, study_id: str, provider_id: str, reference: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import binascii
 import email
 import email.message
-import email.policy
 import functools
 import html
 import re
@@ -20,6 +19,8 @@ from email.header import Header
 from email.utils import formatdate
 from string import Template
 from typing import Literal
+
+from flufl.bounce import all_failures
 
 from shared.settings import Bureau
 
@@ -322,48 +323,93 @@ def smtp_date() -> str:
     return formatdate(localtime=False, usegmt=True)
 
 
-# --- late bounces (delivery status notifications, RFC 3464) -----------------------------
+# --- late bounces (delivery status notifications, RFC 3464, and the many other kinds) ---------
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+# A Status field's code; a comment may follow it: "5.1.1 (bad destination mailbox address)".
+_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
+# Where a bounce returns the original message, or its headers alone.
+_RETURNED_PARTS = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 
 
 @dataclass(frozen=True)
 class Bounce:
-    """A late bounce: the original Message-ID and its status (5.x.x permanent, 4.x.x delayed)."""
+    """A late bounce: the original Message-ID ("" when the bounce does not quote it), the failed
+    recipients' addresses (lower case) and the status (5.x.x permanent, 4.x.x delayed)."""
 
     message_id: str
     status: str
+    addresses: frozenset[str] = frozenset()
+    # The sender gave up (a DSN's Action: failed, also after 4.4.7 "expired"); else it tries again.
+    permanent: bool = False
 
-    @property
-    def permanent(self) -> bool:
-        return self.status.startswith("5")
+    @classmethod
+    def of_status(cls, message_id: str, status: str) -> Bounce:
+        """A bounce reported by its status alone (a relay's webhook): 5.x.x is permanent."""
+        return cls(message_id, status, permanent=status.startswith("5"))
 
 
-def parse_dsn(raw: bytes) -> Bounce:
-    """The bounce in a DSN: ``Status`` of the failed recipient and the original ``Message-ID``.
+def parse_bounce(raw: bytes) -> Bounce:
+    """The failure in a bounce message of any kind, found by flufl.bounce (standard DSNs and the
+    formats of Exim, Postfix, qmail, Exchange, Yahoo, …), with the original Message-ID when the
+    bounce carries it (a returned message, or its headers alone).
 
-    ValueError, saying what is missing, when the message is not a usable DSN.
+    ValueError, saying what is missing, when no failure is found or nothing names whom it is for.
     """
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = email.message_from_bytes(raw)  # compat32, as flufl.bounce reads it
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector trips over a malformed message: the DSN fields may still say
+        temporary = permanent = frozenset()
+    status = _dsn_status(message) or ("5.0.0" if permanent else "4.0.0" if temporary else "")
+    if not status:
+        raise ValueError(
+            "geen mislukte bezorging gevonden in dit bericht / no delivery failure found (no DSN Status, "
+            "no failed recipient)"
+        )
+    addresses = frozenset(
+        address.decode(errors="replace").strip().lower() for address in (permanent | temporary)
+    )
+    original = _original_message_id(message)
+    if not original and not addresses:
+        raise ValueError(
+            "geen oorspronkelijke Message-ID of adres in de bounce / no original Message-ID or address"
+        )
+    gave_up = bool(permanent) if permanent or temporary else status.startswith("5")
+    return Bounce(original, status, addresses, gave_up)
+
+
+def _dsn_status(message: email.message.Message) -> str:
+    """The Status of the failed recipient in a message/delivery-status part (its comment left out)."""
     status = ""
-    original = ""
     for part in message.walk():
-        kind = part.get_content_type()
-        if kind == "message/delivery-status":
-            for block in part.get_payload():
-                found = block.get("Status") if isinstance(block, email.message.Message) else None
-                action = block.get("Action", "") if isinstance(block, email.message.Message) else ""
-                if found and (not status or action.lower() == "failed"):
-                    status = str(found).strip()
-        elif kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
-            inner = part.get_payload()
-            if isinstance(inner, list) and inner and isinstance(inner[0], email.message.Message):
-                original = str(inner[0].get("Message-ID", "")) or original
-            elif isinstance(inner, str) and (match := _MESSAGE_ID.search(inner.split("\n\n")[0])):
-                original = match.group(0)
-    original = original or str(message.get("X-Original-Message-ID", ""))
-    if not re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status):
-        raise ValueError("geen Status: x.y.z in de DSN / no Status field in a message/delivery-status part")
-    if not _MESSAGE_ID.fullmatch(original.strip()):
-        raise ValueError("geen oorspronkelijke Message-ID in de DSN / no original Message-ID")
-    return Bounce(original.strip(), status)
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        for block in part.get_payload():
+            if not isinstance(block, email.message.Message):
+                continue
+            found = _STATUS.match(str(block.get("Status", "")))
+            if found and (not status or str(block.get("Action", "")).strip().lower() == "failed"):
+                status = found.group(1)
+    return status
+
+
+def _original_message_id(message: email.message.Message) -> str:
+    """The Message-ID header of the returned message or of its returned headers; never the first
+    ``<…@…>`` of some other header."""
+    for part in message.walk():
+        if part.get_content_type() not in _RETURNED_PARTS:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):  # parsed as a message (message/*)
+            headers = payload[0] if payload else None
+        else:  # text/rfc822-headers: the headers as text
+            data = part.get_payload(decode=True)
+            text = data.decode(errors="replace") if isinstance(data, bytes) else str(payload)
+            headers = email.message_from_string(text.lstrip())
+        if isinstance(headers, email.message.Message):
+            found = _MESSAGE_ID.search(str(headers.get("Message-ID", "")))
+            if found:
+                return found.group(0)
+    found = _MESSAGE_ID.search(str(message.get("X-Original-Message-ID", "")))
+    return found.group(0) if found else ""

@@ -23,11 +23,13 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from services.invitations import opt_out_page as pages
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
-from services.invitations.emails import Bounce, parse_dsn
+from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
+from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.runtime import ServiceContext
+from shared.settings import Bureau
 
 # A delivery larger than this is refused before it is read (a year of contacts is far smaller).
 MAX_DELIVERY_BYTES = 64 * 1024 * 1024
@@ -118,6 +120,14 @@ def _enrolment_json(enrolment: Enrolment) -> dict[str, Any]:
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden invitations: provider API", version="1")
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=RateLimiter(
+            ctx.settings.questionnaire_rate_per_second, ctx.settings.questionnaire_rate_burst
+        ),
+        prefixes=("/afmelden/",),
+        refusal=_too_many,
+    )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
     require_admin = key_check(admin_key)
@@ -366,45 +376,73 @@ class NewExtraWave(BaseModel):
     )
 
 
+def _opt_out_page(
+    state: pages.OptOutState,
+    bureau: Bureau,
+    status_code: int = 200,
+    *,
+    study: str | None = None,
+    token: str = "",
+) -> HTMLResponse:
+    page = pages.opt_out_page(state, bureau, study=study, token=token)
+    return HTMLResponse(page, status_code, headers=PAGE_HEADERS)
+
+
+def _too_many(retry_after: int) -> Response:
+    page = HTMLResponse(
+        '<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8"><title>Even geduld</title></head>'
+        "<body><h1>Even geduld</h1><p>Te veel verzoeken. Probeer het over een minuut opnieuw.</p>"
+        "</body></html>",
+        429,
+        headers=PAGE_HEADERS,
+    )
+    page.headers["Retry-After"] = str(retry_after)
+    return page
+
+
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
     require_callcentre = key_check(callcentre_key, "Ongeldige sleutel / invalid callcentre key")
 
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
-    async def opt_out_page(token: str) -> str:
+    async def opt_out_page(token: str) -> HTMLResponse:
         """The opt-out link of every email (List-Unsubscribe): a page with one button."""
-        study = await service.study_name_for_link(ctx.pool, token) if len(token) <= 100 else None
-        return pages.opt_out_page("ask", ctx.settings.bureau, study=study, token=token)
+        study = None if len(token) > 100 else await service.study_name_for_link(ctx.pool, ctx.settings, token)
+        return _opt_out_page("ask", ctx.settings.bureau, study=study, token=token)
 
     @app.post("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out(token: str) -> HTMLResponse:
         """Opt out (also RFC 8058 one-click: ``List-Unsubscribe=One-Click``): honoured at once."""
-        if len(token) > 100 or not await service.opt_out(ctx.pool, token):
-            return HTMLResponse(pages.opt_out_page("invalid", ctx.settings.bureau), 404)
+        if len(token) > 100 or not await service.opt_out(ctx.pool, ctx.settings, token):
+            return _opt_out_page("invalid", ctx.settings.bureau, 404)
         ctx.relay.wake()
-        study = await service.study_name_for_link(ctx.pool, token)
-        return HTMLResponse(pages.opt_out_page("done", ctx.settings.bureau, study=study))
+        study = await service.study_name_for_link(ctx.pool, ctx.settings, token)
+        return _opt_out_page("done", ctx.settings.bureau, study=study)
 
     @app.post("/api/bounces", dependencies=[Depends(require_admin)], tags=["waves"])
     async def late_bounce(request: Request) -> dict[str, Any]:
-        """A late bounce (DSN): JSON ``{"message_id", "status"}`` or the raw DSN message
-        (``message/rfc822`` or ``multipart/report``). 5.x.x: the address is undeliverable."""
+        """A late bounce: JSON ``{"message_id", "status"}`` or the raw bounce message as a mail
+        server sent it (a DSN, ``multipart/report``, or any format flufl.bounce recognises).
+        A permanent failure makes the address undeliverable; the email is found by the
+        returned Message-ID, else by the failed address."""
         body = await request.body()
         if len(body) > 1_000_000:
             raise HTTPException(413, "Te groot / too large")
         try:
             if request.headers.get("content-type", "").startswith("application/json"):
                 notice = BounceNotice.model_validate_json(body)
-                bounce = Bounce(notice.message_id, notice.status)
+                bounce = Bounce.of_status(notice.message_id, notice.status)
             else:
-                bounce = parse_dsn(body)
+                bounce = parse_bounce(body)
         except (ValueError, ValidationError) as exc:
             raise HTTPException(422, str(exc)) from exc
         try:
             result = await service.late_bounce(ctx.pool, bounce)
         except service.NotFoundError as exc:
-            raise HTTPException(404, "Onbekende Message-ID / unknown Message-ID") from exc
+            raise HTTPException(
+                404, "Onbekende Message-ID of adres / unknown Message-ID or address: not one of our emails"
+            ) from exc
         ctx.relay.wake()
         return result
 

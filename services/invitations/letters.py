@@ -143,6 +143,18 @@ def render_pdf(letters: Sequence[Letter]) -> bytes:
     return pdf
 
 
+# A cell starting with one of these runs as a formula when the mail house opens the manifest in
+# a spreadsheet (CSV injection). The same rule as the reporting service's exports
+# (services/reporting/documents.py, ``neutralise``): services share no code, and two lines do
+# not make a shared module that every service needs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading quote."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 MANIFEST_COLUMNS = ("page", "letter_id", "short_code", "name", "street", "house_number", "postcode", "city")
 
 
@@ -157,11 +169,16 @@ def manifest_csv(letters: Sequence[Letter]) -> str:
                 page,
                 letter.letter_id,
                 format_short_code(letter.short_code),
-                letter.name,
-                letter.street,
-                letter.house_number,
-                letter.postcode,
-                letter.city,
+                *(
+                    neutralise(text)
+                    for text in (
+                        letter.name,
+                        letter.street,
+                        letter.house_number,
+                        letter.postcode,
+                        letter.city,
+                    )
+                ),
             )
         )
     return out.getvalue()

@@ -21,10 +21,23 @@ from shared.settings import Settings
 
 @dataclass(frozen=True)
 class SmtpReply:
-    """What the SMTP server said; code 0 means no answer (timeout, connection lost)."""
+    """What the SMTP server said; code 0 means no answer (timeout, connection lost).
+
+    ``local``: the message never reached the server because it cannot be sent at all (the
+    address or the message is malformed); the code is then 554 (permanent) and the text says
+    why without the address.
+    """
 
     code: int
     text: str
+    local: bool = False
+
+
+def not_sendable(exc: BaseException) -> SmtpReply:
+    """A message that fails before the server could answer it, for a reason of its own: a
+    permanent failure of that message only. The exception's text is left out (it may quote
+    the address)."""
+    return SmtpReply(554, f"not sendable: {type(exc).__name__}", local=True)
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,12 @@ class Mailer:
                         replies[index] = SmtpReply(0, "SMTP server unreachable")
                         continue
                 await self._limiter.take()
-                reply = await self._send(client, messages[index])
+                try:
+                    reply = await self._send(client, messages[index])
+                except Exception as exc:  # one bad message must not end the round
+                    client.close()
+                    replies[index] = not_sendable(exc)
+                    continue
                 replies[index] = reply
                 if reply.code != 0 and client.is_connected:
                     self._idle.append(client)  # kept open for the next message or round

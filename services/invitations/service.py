@@ -23,6 +23,7 @@ from prometheus_client import Counter, Gauge
 
 from services.invitations import store
 from services.invitations.domain import (
+    CONTROL_CHARACTERS,
     Contact,
     DeliveryCheck,
     DeliveryRefusedError,
@@ -39,6 +40,8 @@ from services.invitations.domain import (
     delivery_keys,
     jobcoach_period_key,
     message_id,
+    opt_out_invitation,
+    opt_out_token,
     read_delivery,
     remaining_quotas,
     safe_file_name,
@@ -47,7 +50,7 @@ from services.invitations.domain import (
 )
 from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
 from services.invitations.letters import Letter, manifest_csv, render_pdf
-from services.invitations.mailer import Mailer, Outgoing, SmtpReply
+from services.invitations.mailer import Mailer, Outgoing, SmtpReply, not_sendable
 from services.invitations.provinces import province_of
 from services.invitations.waves import (
     AAPOR,
@@ -537,6 +540,7 @@ async def _store_checked(
                 province=province_of(contact.postcode),
                 provider_name=provider_name,
                 letter_code_hash=token_hash(letter_code(secret, invitation_id)),
+                phone_allowed=reach_of(enrolment, contact).by_phone,
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
@@ -618,19 +622,24 @@ def stages_for(study: Study, contact: Contact, settings: Settings) -> tuple[Stag
     )
 
 
+def reach_of(enrolment: Enrolment, contact: Contact) -> Reach:
+    """How the person can be approached: the phone only with the provider's phone option (clients)
+    or as an inburgeraar with learning profile 1 or 2 (phoned first)."""
+    return Reach(
+        email=bool(contact.email),
+        address=contact.has_full_address,
+        phone=bool(contact.phone) and enrolment.phone_option and contact.respondent_type == "client",
+        phone_first=phone_first(contact.respondent_type, contact.variant, contact.learning_profile)
+        and bool(contact.phone),
+    )
+
+
 def plan_start(
     study: Study, enrolment: Enrolment, contact: Contact, settings: Settings
 ) -> tuple[list[dict[str, Any]], str | None, bool]:
     """(plan, first mode or None when nothing can reach the person, phone first)."""
-    first = phone_first(contact.respondent_type, contact.variant, contact.learning_profile) and bool(
-        contact.phone
-    )
-    reach = Reach(
-        email=bool(contact.email),
-        address=contact.has_full_address,
-        phone=bool(contact.phone) and enrolment.phone_option and contact.respondent_type == "client",
-        phone_first=first,
-    )
+    reach = reach_of(enrolment, contact)
+    first = reach.phone_first
     default_phone = Stage("phone", 5, 0.5 * settings.wave_day_seconds)
     plan = plan_for(stages_for(study, contact, settings), reach, phone_stage=default_phone)
     return [s.as_json() for s in plan], (plan[0].mode if plan else None), first
@@ -745,8 +754,10 @@ def _undeliverable_event(row: Row, mode: str, reason: str) -> Event:
 
 
 def _links(settings: Settings, invitation_id: uuid.UUID) -> tuple[str, str]:
-    token = invitation_token(settings.token_secret.get_secret_value().encode(), invitation_id)
-    return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{token}"
+    """The questionnaire link and the opt-out link: each with a token of its own."""
+    secret = settings.token_secret.get_secret_value().encode()
+    token, optout = invitation_token(secret, invitation_id), opt_out_token(secret, invitation_id)
+    return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{optout}"
 
 
 def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
@@ -781,6 +792,15 @@ def _reply_by(settings: Settings) -> date:
     return utc_now().date() + timedelta(days=settings.reply_within_days)
 
 
+def _built_email(settings: Settings, row: Row, date: str) -> tuple[str, bytes | SmtpReply]:
+    """The message's Message-ID and bytes; one that cannot be rendered is a permanent failure of
+    that message only."""
+    try:
+        return email_bytes(settings, row, date)
+    except Exception as exc:  # a malformed row must not end the round
+        return message_id(row["invitation_id"], row["stage_attempts"] + 1), not_sendable(exc)
+
+
 async def send_due_emails(
     pool: asyncpg.Pool, settings: Settings, mailer: Mailer, limit: int | None = None
 ) -> int:
@@ -801,11 +821,15 @@ async def send_due_emails(
                 return 0
             await store.lease(conn, [row["invitation_id"] for row in due], settings.email_lease_seconds)
         date = smtp_date()
-        built = [email_bytes(settings, row, date) for row in due]
-        replies = await mailer.send_all(
-            [Outgoing(row["email"], data) for row, (_, data) in zip(due, built, strict=True)]
-        )
-        await _record_emails(conn, settings, due, built, replies)
+        built = [_built_email(settings, row, date) for row in due]
+        outgoing = [
+            Outgoing(row["email"], data)
+            for row, (_, data) in zip(due, built, strict=True)
+            if isinstance(data, bytes)
+        ]
+        sent = iter(await mailer.send_all(outgoing))
+        replies = [data if isinstance(data, SmtpReply) else next(sent) for _, data in built]
+        await _record_emails(conn, settings, due, [mid for mid, _ in built], replies)
     log.info("emails_sent", attempted=len(due))
     return len(due)
 
@@ -814,19 +838,20 @@ async def _record_emails(
     conn: Connection,
     settings: Settings,
     due: Sequence[asyncpg.Record],
-    built: Sequence[tuple[str, bytes]],
+    message_ids: Sequence[str],
     replies: Sequence[SmtpReply],
 ) -> None:
     async with conn.transaction():
         moves = _Moves(utc_now())
         log_rows = []
-        for row, (mid, _), reply in zip(due, built, replies, strict=True):
+        for row, mid, reply in zip(due, message_ids, replies, strict=True):
             outcome = classify_smtp_code(reply.code)
             attempt = row["stage_attempts"] + 1
             retries = row["email_retries"]
             if outcome == "retry" and retries >= settings.smtp_max_retries:
                 outcome = "undeliverable"
-            log_rows.append((mid, row["invitation_id"], attempt, outcome, f"{reply.code} {reply.text}"[:500]))
+            said = CONTROL_CHARACTERS.sub(" ", f"{reply.code} {reply.text}")  # what the server said[:500]
+            log_rows.append((mid, row["invitation_id"], attempt, outcome, said))
             if outcome == "retry":
                 SMTP_RETRIES.inc()
                 backoff = settings.smtp_retry_after_seconds * 2**retries
@@ -836,15 +861,20 @@ async def _record_emails(
             sent: AttemptOutcome = "sent" if outcome == "sent" else "undeliverable"
             moves.approaches.append((row["invitation_id"], "email", attempt, sent, mid))
             moves.events.append(approached(row, "email", attempt, sent))
-            moves.move(row, advance(plan, _position(row), sent), last_mode="email", why=f"SMTP {reply.code}")
+            why = reply.text if reply.local else f"SMTP {reply.code}"
+            moves.move(row, advance(plan, _position(row), sent), last_mode="email", why=why)
         await store.log_emails(conn, log_rows)
         await moves.save(conn)
 
 
 async def late_bounce(pool: asyncpg.Pool, bounce: Bounce) -> dict[str, Any]:
     """A DSN after the SMTP server had accepted the email: a permanent failure makes the address
-    undeliverable (the next stage starts when the person is still in the email stage)."""
+    undeliverable (the next stage starts when the person is still in the email stage).
+    A bounce that does not quote the Message-ID (many formats return only the address) counts
+    for the latest email sent to each failed address."""
     async with pool.acquire() as conn, conn.transaction():
+        if not bounce.message_id:
+            return await _bounce_by_address(conn, bounce)
         found = await store.invitation_for_message(conn, bounce.message_id)
         if found is None:
             raise NotFoundError(bounce.message_id)
@@ -852,6 +882,21 @@ async def late_bounce(pool: asyncpg.Pool, bounce: Bounce) -> dict[str, Any]:
             return {"message_id": bounce.message_id, "action": "ignored", "reason": "not a permanent failure"}
         invitation_id, attempt = found
         return await _undeliverable_after_the_fact(conn, invitation_id, "email", attempt, bounce.message_id)
+
+
+async def _bounce_by_address(conn: Connection, bounce: Bounce) -> dict[str, Any]:
+    emailed = await store.emails_sent_to(conn, sorted(bounce.addresses))
+    if not emailed:
+        raise NotFoundError("address")
+    if not bounce.permanent:
+        return {"matched_by": "address", "action": "ignored", "reason": "not a permanent failure"}
+    results = [
+        await _undeliverable_after_the_fact(
+            conn, row["invitation_id"], "email", row["attempt"], row["message_id"]
+        )
+        for row in emailed
+    ]
+    return {"matched_by": "address", "invitations": results}
 
 
 async def _undeliverable_after_the_fact(
@@ -888,20 +933,30 @@ async def _undeliverable_after_the_fact(
     return {"invitation_id": str(invitation_id), "action": action}
 
 
-async def study_name_for_link(pool: asyncpg.Pool, token: str) -> str | None:
-    """The name of the study a personal link belongs to (the opt-out page names it)."""
+async def study_name_for_link(pool: asyncpg.Pool, settings: Settings, token: str) -> str | None:
+    """The name of the study an opt-out (or older questionnaire) link belongs to: the page names it."""
     async with pool.acquire() as conn:
-        return await store.study_name_by_token_hash(conn, token_hash(token))
+        invitation_id = await _invitation_for_link(conn, settings, token)
+        return None if invitation_id is None else await store.study_name(conn, invitation_id)
 
 
-async def opt_out(pool: asyncpg.Pool, token: str) -> bool:
+async def _invitation_for_link(conn: Connection, settings: Settings, token: str) -> uuid.UUID | None:
+    """The invitation an opt-out link names: its own token, or (emails sent before the opt-out
+    token existed) the questionnaire token."""
+    secret = settings.token_secret.get_secret_value().encode()
+    return opt_out_invitation(secret, token) or await store.invitation_by_token_hash(conn, token_hash(token))
+
+
+async def opt_out(pool: asyncpg.Pool, settings: Settings, token: str) -> bool:
     """Afmelden: no more emails, letters or calls for this person, from this moment.
 
     False for an unknown link. Letters already handed to the mail house cannot be stopped;
-    every letter not yet in a wave and every call not yet made is.
+    every letter not yet in a wave and every call not yet made is. Links in emails sent before
+    the opt-out token existed carry the questionnaire token: they keep working.
     """
     async with pool.acquire() as conn, conn.transaction():
-        row = await store.opt_out(conn, token_hash(token))
+        invitation_id = await _invitation_for_link(conn, settings, token)
+        row = await store.opt_out(conn, invitation_id) if invitation_id is not None else None
         if row is None:
             return False
         if not row["already"]:

@@ -537,6 +537,19 @@ async def invitation_for_message(conn: Connection, message_id: str) -> tuple[uui
     return (row["invitation_id"], row["attempt"]) if row is not None else None
 
 
+async def emails_sent_to(conn: Connection, addresses: Sequence[str]) -> list[asyncpg.Record]:
+    """Per invitation whose address is one of ``addresses``: its latest email that was sent
+    (invitation_id, attempt, message_id), for a bounce that does not quote the Message-ID."""
+    return await conn.fetch(
+        "SELECT DISTINCT ON (l.invitation_id) l.invitation_id, l.attempt, l.message_id"
+        " FROM invitations.email_log l JOIN invitations.invitations i USING (invitation_id)"
+        " JOIN invitations.contacts c USING (contact_id)"
+        " WHERE c.email = ANY($1::text[]) AND l.outcome = 'sent'"
+        " ORDER BY l.invitation_id, l.logged_at DESC",
+        list(addresses),
+    )
+
+
 async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) -> bool:
     """Whether another mode than ``mode`` got through to the person (sent and not bounced since,
     a letter not returned, a call answered)."""
@@ -551,23 +564,30 @@ async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) 
     return found
 
 
-async def study_name_by_token_hash(conn: Connection, token_hash: str) -> str | None:
+async def study_name(conn: Connection, invitation_id: uuid.UUID) -> str | None:
     name: str | None = await conn.fetchval(
         "SELECT s.name FROM invitations.invitations i JOIN invitations.studies s USING (study_id)"
-        " WHERE i.token_hash = $1",
-        token_hash,
+        " WHERE i.invitation_id = $1",
+        invitation_id,
     )
     return name
 
 
-async def opt_out(conn: Connection, token_hash: str) -> asyncpg.Record | None:
-    """Stop every approach of the person with this link at once: timers, letters not yet in a
-    wave and call tasks. Returns the invitation (None for an unknown link; the same row again
-    for a second opt-out, with ``already`` true)."""
+async def invitation_by_token_hash(conn: Connection, token_hash: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = await conn.fetchval(
+        "SELECT invitation_id FROM invitations.invitations WHERE token_hash = $1", token_hash
+    )
+    return found
+
+
+async def opt_out(conn: Connection, invitation_id: uuid.UUID) -> asyncpg.Record | None:
+    """Stop every approach of the person at once: timers, letters not yet in a wave and call
+    tasks. Returns the invitation (None for an unknown one; the same row again for a second
+    opt-out, with ``already`` true)."""
     row = await conn.fetchrow(
         "SELECT invitation_id, study_id, provider_id, service_code, respondent_type,"
-        " status = 'opted_out' AS already FROM invitations.invitations WHERE token_hash = $1 FOR UPDATE",
-        token_hash,
+        " status = 'opted_out' AS already FROM invitations.invitations WHERE invitation_id = $1 FOR UPDATE",
+        invitation_id,
     )
     if row is None or row["already"]:
         return row

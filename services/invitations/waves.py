@@ -58,13 +58,18 @@ class Reach:
     phone: bool  # a phone number and the provider bought the phone option
     phone_first: bool = False  # inburgering, learning profile 1 or 2, with a phone number
 
+    @property
+    def by_phone(self) -> bool:
+        """The callcentre may call (and interview) the person."""
+        return self.phone or self.phone_first
+
 
 def reachable(stage: Stage, reach: Reach) -> bool:
     if stage.mode == "email":
         return reach.email
     if stage.mode == "post":
         return reach.address
-    return reach.phone or reach.phone_first
+    return reach.by_phone
 
 
 def plan_for(stages: Sequence[Stage], reach: Reach, *, phone_stage: Stage | None = None) -> tuple[Stage, ...]:

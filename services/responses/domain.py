@@ -484,43 +484,6 @@ def in_english(message_nl: str) -> str:
 # --- rate limiting -------------------------------------------------------------------
 
 
-class RateLimiter:
-    """A token bucket per client: ``burst`` requests at once, then ``rate`` per second.
-
-    Buckets that have filled up again are forgotten once there are many, so memory stays small.
-    """
-
-    def __init__(self, rate: float, burst: int, *, max_clients: int = 50_000) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, client: str, now: float) -> bool:
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        allowed = tokens >= 1
-        self._buckets[client] = (tokens - 1 if allowed else tokens, now)
-        if len(self._buckets) > self._max_clients:
-            self._forget_full(now)
-        return allowed
-
-    def retry_after(self, client: str) -> int:
-        """Whole seconds until ``client`` has a request again."""
-        tokens, _ = self._buckets.get(client, (self.burst, 0.0))
-        return max(1, int((1 - tokens) / self.rate + 0.999))
-
-    def _forget_full(self, now: float) -> None:
-        self._buckets = {
-            client: (tokens, last)
-            for client, (tokens, last) in self._buckets.items()
-            if tokens + (now - last) * self.rate < self.burst
-        }
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
 # --- spoken questions (low-threshold variant) -----------------------------------------
 
 AUDIO_VOICE = "nl"

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.responses import service
 from services.responses.audio import URL_PREFIX, AudioLibrary
@@ -30,7 +28,6 @@ from services.responses.domain import (
     MSG_CODE_FORM,
     MSG_CODE_UNKNOWN,
     PaperFileError,
-    RateLimiter,
     code_form_csrf,
     code_form_csrf_valid,
     csrf_token,
@@ -41,6 +38,7 @@ from services.responses.domain import (
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
+from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -63,14 +61,6 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 
-# Security headers for every page: no framing, no sniffing, no referrer leaking the token.
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-LOOPBACK = frozenset({"127.0.0.1", "::1"})
 CODE_PATH = "/code"  # the short address on letters: type the personal code, reach the questionnaire
 CODE_COOKIE = "tevreden_code_form"
 MAX_PAPER_BYTES = 16 * 1024 * 1024
@@ -104,7 +94,7 @@ _templates.globals.update(
 
 def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HTMLResponse:
@@ -126,40 +116,10 @@ def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HT
     )
 
 
-class RateLimitMiddleware:
-    """A token bucket per client address on ``/q/*``, and a much smaller one on posts to
-    ``/code`` (guessing codes): 429 with a Dutch page when it is empty.
-
-    The address is the one uvicorn reports: behind a proxy that sends X-Forwarded-For from a
-    trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by default) it is the respondent's own.
-    Loopback itself is exempt (the demo, local checks); production limits at the proxy too.
-    """
-
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, code_limiter: RateLimiter) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.code_limiter = code_limiter
-
-    def _limiter_for(self, scope: Scope) -> RateLimiter | None:
-        if scope["type"] != "http":
-            return None
-        if scope["path"].startswith("/q/"):
-            return self.limiter
-        if scope["path"] == CODE_PATH and scope["method"] == "POST":
-            return self.code_limiter
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter = self._limiter_for(scope)
-        if limiter is not None:
-            client = scope.get("client")
-            host = client[0] if client else ""
-            if host not in LOOPBACK and not limiter.allow(host, time.monotonic()):
-                response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
-                response.headers["Retry-After"] = str(limiter.retry_after(host))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _busy(retry_after: int) -> Response:
+    response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class AudioFiles(StaticFiles):
@@ -201,7 +161,15 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.add_middleware(
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
-        code_limiter=RateLimiter(settings.letter_code_rate_per_second, settings.letter_code_rate_burst),
+        prefixes=("/q/",),
+        refusal=_busy,
+    )
+    app.add_middleware(  # guessing personal codes: a much smaller bucket on posts to /code
+        RateLimitMiddleware,
+        limiter=RateLimiter(settings.letter_code_rate_per_second, settings.letter_code_rate_burst),
+        prefixes=(CODE_PATH,),
+        refusal=_busy,
+        methods=frozenset({"POST"}),
     )
     require_admin = key_check(settings.admin_api_key.get_secret_value())
     require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
@@ -229,7 +197,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             return _page("thanks.html", already=not outcome.stored)
         if isinstance(outcome, ShowPage):
             return _questionnaire_page(outcome.view, csrf_token(secret, outcome.token_hash), 422)
-        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=_HEADERS)
+        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
 
     # --- the short address on letters: a personal code leads to the questionnaire -----
 
@@ -255,7 +223,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         token = await service.token_for_letter_code(ctx.pool, code, secret)
         if token is None:
             return code_page(nonce, 422, typed, MSG_CODE_UNKNOWN)
-        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=_HEADERS)
+        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
 
     # --- the callcentre --------------------------------------------------------------
 
@@ -285,7 +253,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.post("/api/interviews", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
     async def submit_interview(body: Interview) -> JSONResponse:
         """A completed interview. 201 stored; 200 already answered (a no-op); 422 per-question errors;
-        404 unknown invitation; 409 withdrawn."""
+        403 an invitation the callcentre may not phone (no phone option); 404 unknown invitation;
+        409 withdrawn."""
         outcome = await service.submit_interview(
             ctx.pool, body.invitation_id, body.interviewer_id, body.answers
         )
@@ -302,7 +271,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         if outcome.status == "invalid":
             content["errors"] = _problems_json(outcome.errors)
             return JSONResponse(content, status_code=422)
-        return JSONResponse(content, status_code=404 if outcome.status == "unknown_invitation" else 409)
+        codes = {"unknown_invitation": 404, "not_to_be_phoned": 403}
+        return JSONResponse(content, status_code=codes.get(outcome.status, 409))
 
     # --- the bureau ------------------------------------------------------------------
 

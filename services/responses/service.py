@@ -295,7 +295,9 @@ def _submitted_event(
 
 # --- callcentre interviews -----------------------------------------------------------
 
-InterviewStatus = Literal["stored", "already_answered", "withdrawn", "unknown_invitation", "invalid"]
+InterviewStatus = Literal[
+    "stored", "already_answered", "withdrawn", "unknown_invitation", "invalid", "not_to_be_phoned"
+]
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,8 @@ async def submit_interview(
         row = await store.invitation_by_id(conn, invitation_id)
     if row is None:
         return InterviewOutcome("unknown_invitation")
+    if row["phone_allowed"] is False:  # email or letters only: the callcentre has no business here
+        return InterviewOutcome("not_to_be_phoned")
     closed = _closed_outcome(row)
     if closed is not None:
         return closed

@@ -132,6 +132,7 @@ class FaultStack:
                 "TEVREDEN_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
                 "TEVREDEN_SMTP_HOST": self.smtp.host,
                 "TEVREDEN_SMTP_PORT": str(self.smtp.port),
+                "TEVREDEN_ENVIRONMENT": "local",
                 "TEVREDEN_TOKEN_SECRET": self.token_secret,
                 "TEVREDEN_ADMIN_API_KEY": self.admin_api_key,
                 "TEVREDEN_PUBLIC_BASE_URL": responses[0].url,

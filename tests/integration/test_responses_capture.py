@@ -69,7 +69,11 @@ async def service(module_settings: MakeSettings, audio_dir: Path) -> AsyncIterat
 
 
 async def invite(
-    service: ServiceRuntime, questionnaire_id: str = "bow-client-regular", *, days_ago: float = 0
+    service: ServiceRuntime,
+    questionnaire_id: str = "bow-client-regular",
+    *,
+    days_ago: float = 0,
+    phone_allowed: bool | None = None,
 ) -> tuple[str, uuid.UUID]:
     """An issued invitation as the responses service learns it (stored directly: no consumer wait)."""
     assert service.ctx is not None
@@ -83,6 +87,7 @@ async def invite(
             service_code="3",
             questionnaire_id=questionnaire_id,
             token_hash=token_hash(token),
+            phone_allowed=phone_allowed,
         ),
     )
     async with service.ctx.pool.acquire() as conn:
@@ -354,6 +359,26 @@ async def test_an_interview_is_stored_as_a_phone_response_with_its_interviewer(
     assert response.json()["usable"] is True
     [row] = await responses_of(service, invitation_id)
     assert (row["mode"], row["interviewer_id"]) == ("phone", "int-042")
+
+
+async def test_the_callcentre_cannot_record_an_interview_for_an_invitation_it_may_not_phone(
+    service: ServiceRuntime,
+) -> None:
+    _, invitation_id = await invite(service, phone_allowed=False)  # email only, no phone option
+    body = {"invitation_id": str(invitation_id), "interviewer_id": "int-042", "answers": REGULAR_ANSWERS}
+    async with client(service, **CALLCENTRE) as http:
+        response = await http.post("/api/interviews", json=body)
+    assert response.status_code == 403, response.text
+    assert response.json()["status"] == "not_to_be_phoned"
+    assert await responses_of(service, invitation_id) == []
+
+
+async def test_an_interview_for_an_invitation_that_may_be_phoned_is_stored(service: ServiceRuntime) -> None:
+    _, invitation_id = await invite(service, phone_allowed=True)
+    body = {"invitation_id": str(invitation_id), "interviewer_id": "int-042", "answers": REGULAR_ANSWERS}
+    async with client(service, **CALLCENTRE) as http:
+        response = await http.post("/api/interviews", json=body)
+    assert response.status_code == 201, response.text
 
 
 async def test_the_interviewer_is_never_in_the_event(service: ServiceRuntime) -> None:

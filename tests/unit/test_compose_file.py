@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.settings import DEFAULT_HTTP_PORTS, Settings
+from shared.settings import DEFAULT_HTTP_PORTS, SECRET_SETTINGS, Settings
 from tevreden import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,10 +141,17 @@ def test_secrets_must_be_supplied_by_the_operator(
     # `${VAR:?message}` stops Compose when VAR is unset or empty: no default secret.
     for name in project_containers(services):
         env = environment(services[name])
-        for variable in ("TEVREDEN_TOKEN_SECRET", "TEVREDEN_ADMIN_API_KEY"):
+        for variable in (f"{ENV_PREFIX}{name.upper()}" for name in SECRET_SETTINGS):
             assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]*\}}", env.get(variable, "")), (
                 f"{name}: {variable} should be `${{{variable}:?...}}`"
             )
+
+
+def test_no_project_container_runs_in_the_local_environment_that_accepts_default_secrets(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in project_containers(services):
+        assert environment(services[name]).get("TEVREDEN_ENVIRONMENT", "production") == "production", name
 
 
 def test_every_service_listens_on_its_default_port_and_publishes_it(

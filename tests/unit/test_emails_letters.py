@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from services.invitations.emails import Audience, EmailFields, audience, dutch_date, parse_dsn, render
+from services.invitations.emails import Audience, EmailFields, audience, dutch_date, parse_bounce, render
 from services.invitations.letters import Letter, letter_html, manifest_csv
 from shared.settings import Settings
 from shared.tokens import format_short_code, letter_code, short_code
@@ -143,7 +143,7 @@ Subject: Wat vond u van uw begeleiding?
 
 
 def test_a_dsn_gives_the_original_message_id_and_a_permanent_status() -> None:
-    bounce = parse_dsn(DSN)
+    bounce = parse_bounce(DSN)
     assert (bounce.message_id, bounce.status, bounce.permanent) == (
         "<1234.1@tevreden.example>",
         "5.1.1",
@@ -153,7 +153,7 @@ def test_a_dsn_gives_the_original_message_id_and_a_permanent_status() -> None:
 
 def test_a_message_that_is_no_dsn_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="Status"):
-        parse_dsn(b"Subject: hello\n\nnot a report\n")
+        parse_bounce(b"Subject: hello\n\nnot a report\n")
 
 
 SECRET = b"letter-test-secret"

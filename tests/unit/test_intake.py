@@ -19,6 +19,7 @@ from services.invitations.domain import (
     check_enrolment,
     contains_bsn,
     delivery_keys,
+    normalise_email,
     parse_date,
     read_delivery,
     safe_file_name,
@@ -535,3 +536,184 @@ def test_a_study_without_a_scheme_accepts_any_well_formed_service_code() -> None
 )
 def test_a_file_name_is_stored_without_folders_control_characters_or_a_bsn(given: str, stored: str) -> None:
     assert safe_file_name(given) == stored
+
+
+# --- hostile input (issue 15) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("control", ["\x01", "\x7f", "\x1f"])
+def test_an_email_address_with_a_control_character_is_refused_at_intake(control: str) -> None:
+    text = HEADER + f"A1,Anna,bad{control}x@example.nl,3\nA2,Bram,bram@example.nl,3\n"
+    check = check_delivery(text)
+    assert [(p.row, p.column) for p in check.problems] == [(2, "email")]
+    assert [c.client_ref for c in check.contacts] == ["A2"]
+
+
+FULL_HEADER = (
+    "client_ref,name,email,phone,street,house_number,postcode,city,service,respondent_type,"
+    "client_group,learning_profile,end_date,organisation\n"
+)
+FULL_ROW = ["A1", "Anna", "anna@example.nl", "0612345678", "Markt", "1", "8011 AA", "Zwolle", "3",
+            "client", "", "", "2026-03-01", ""]  # fmt: skip
+
+
+@pytest.mark.parametrize("column", range(len(FULL_ROW)))
+def test_a_nul_in_any_cell_never_reaches_a_kept_contact(column: int) -> None:
+    row = list(FULL_ROW)
+    row[column] = row[column][:1] + "\x00" + row[column][1:]
+    check = check_delivery(FULL_HEADER + ",".join(row) + "\n")
+    for contact in check.contacts:
+        assert not any("\x00" in str(value) for value in contact.__dict__.values())
+
+
+def test_a_nul_in_a_header_ignores_that_column_and_says_why() -> None:
+    check = check_delivery("client_ref,name,email,service,opmer\x00king\nA1,Anna,anna@example.nl,3,x\n")
+    assert len(check.contacts) == 1
+    assert check.ignored_columns == [
+        "kolom 5 (opmer?king): kop met stuurtekens, genegeerd / "
+        "column 5: header with control characters, ignored"
+    ]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "111/222/333",
+        "111,222,333",
+        "111\u00a0222\u00a0333",  # non-breaking spaces
+        "111\u2009222\u2009333",  # thin spaces
+        "111\u202f222\u202f333",  # narrow non-breaking spaces
+        "111  222  333",  # double spaces
+        "111 \u2013 222 \u2013 333",  # en dashes
+        "111\u200b222\u200b333",  # zero-width spaces
+        "111 222 333, 06",
+        "Jan 111/222/333 de Vries",
+    ],
+)
+def test_a_bsn_written_with_any_separator_refuses_its_row_in_every_column(written: str) -> None:
+    assert contains_bsn(written)
+    for column in ("name", "email", "organisation"):
+        cells = {"client_ref": "A1", "name": "Anna", "email": "anna@example.nl", "organisation": ""}
+        cells[column] = written
+        text = (
+            "client_ref,name,email,organisation,service\n"
+            + ",".join(f'"{cells[c]}"' for c in ("client_ref", "name", "email", "organisation"))
+            + ",3\n"
+        )
+        check = check_delivery(text)
+        assert check.contacts == []
+        assert ("Looks like a BSN; row not stored") in [p.problem_en for p in check.problems]
+        assert all(written not in p.problem_nl + p.problem_en for p in check.problems)
+
+
+@pytest.mark.parametrize(
+    "phone",  # 612345671 passes the 11-check
+    ["+31 6 12345671", "0031 6 1234 5671", "+31 (0)6 1234 5671", "06 1234 5671", "020 123 4567"],
+)
+def test_a_phone_number_written_in_groups_is_not_taken_for_a_bsn(phone: str) -> None:
+    assert not contains_bsn(phone)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ['grp:"x"@example.nl', "x(comment)y@example.nl", '"a b"@example.nl', "a@[192.0.2.1]",
+     "Anna <anna@example.nl>", "a..b@example.nl", "a@example.test"],
+)  # fmt: skip
+def test_only_a_plain_address_is_accepted_and_the_refusal_says_why(address: str) -> None:
+    check = check_delivery(
+        HEADER + f"A1,Anna,{address},3\n".replace(",Anna <", ',"Anna <').replace(">,", '>",')
+    )
+    (problem,) = check.problems
+    assert problem.column == "email"
+    assert problem.problem_en.startswith("Not a plain email address: ")
+    assert len(problem.problem_en) > len("Not a plain email address: ")
+
+
+def test_the_duplicate_check_compares_the_normalised_address() -> None:
+    # The same domain, in Unicode and in its ASCII (punycode) form.
+    check = check_delivery(HEADER + "A1,Anna,Anna@Bücher.example,3\nA2,Anna,anna@xn--bcher-kva.example,3\n")
+    assert [c.email for c in check.contacts] == ["anna@bücher.example"]
+    assert [(p.row, p.kind) for p in check.problems] == [(3, "duplicate")]
+
+
+@pytest.mark.parametrize("address", ["anna@example.nl", "a.b-c+d_e%f@sub.example.co.uk", "x@t.example"])
+def test_a_plain_address_passes_the_fast_check_and_email_validator_alike(address: str) -> None:
+    from email_validator import validate_email
+
+    assert normalise_email(address) == validate_email(address, check_deliverability=False).normalized
+
+
+def test_a_utf8_file_with_one_stray_latin1_byte_refuses_only_that_row_and_reads_the_rest_as_utf8() -> None:
+    data = "client_ref,name,email,service\nA1,Renée,renee@example.nl,3\n".encode() + (
+        b"A2,Ren\xe9,rene@example.nl,3\n"
+    )
+    check = check_delivery(read_delivery(data))
+    assert [c.name for c in check.contacts] == ["Renée"]
+    (problem,) = check.problems
+    assert (problem.row, problem.column) == (3, "name")
+    assert "UTF-8" in problem.problem_en
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le"])
+def test_a_utf16_file_with_its_byte_order_mark_is_read(encoding: str) -> None:
+    text = "client_ref\tname\temail\tservice\nA1\tZoë Müller\tz@example.nl\t3\n"
+    data = text.encode(encoding)
+    if encoding != "utf-16":  # Python writes the mark only for plain utf-16
+        data = ("\ufeff" + text).encode(encoding)
+    assert [c.name for c in check_delivery(read_delivery(data)).contacts] == ["Zoë Müller"]
+
+
+def xlsx_with_sheet_xml(prologue: str, cell: str) -> bytes:
+    """A workbook whose first sheet declares ``prologue`` (a DTD) and holds ``cell`` inline in A2."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx([["client_ref", "name", "email", "service"]])))
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8"?>{prologue}'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>client_ref</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>name</t></is></c><c r="C1" t="inlineStr"><is><t>email</t></is></c>'
+        '<c r="D1" t="inlineStr"><is><t>service</t></is></c></row>'
+        f'<row r="2"><c r="A2" t="inlineStr"><is><t>A1</t></is></c><c r="B2" t="inlineStr"><is><t>{cell}</t>'
+        '</is></c><c r="C2" t="inlineStr"><is><t>a@example.nl</t></is></c><c r="D2"><v>3</v></c></row>'
+        "</sheetData></worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = sheet.encode() if item.filename == "xl/worksheets/sheet1.xml" else source.read(item)
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_the_xlsx_helper_makes_a_readable_sheet_without_a_dtd() -> None:
+    assert check_delivery(read_delivery(xlsx_with_sheet_xml("", "Anna"))).contacts[0].name == "Anna"
+
+
+@pytest.mark.parametrize(
+    ("prologue", "cell"),
+    [
+        ('<!DOCTYPE w [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;"),
+        (
+            '<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>',
+            "&d;",
+        ),
+    ],
+    ids=["external entity", "entity bomb"],
+)
+def test_an_xlsx_with_xml_entities_is_refused_with_a_clear_message(prologue: str, cell: str) -> None:
+    with pytest.raises(DeliveryRefusedError, match="XML entities"):
+        read_delivery(xlsx_with_sheet_xml(prologue, cell))
+
+
+def test_openpyxl_parses_with_defusedxml() -> None:
+    from openpyxl.xml import DEFUSEDXML
+
+    assert DEFUSEDXML
+
+
+def test_a_bsn_split_by_nul_characters_in_a_header_refuses_the_delivery_without_echoing_it() -> None:
+    with pytest.raises(DeliveryRefusedError) as refused:
+        check_delivery("client_ref,name,email,service,111\x00222\x00333\nA1,Anna,anna@example.nl,3,x\n")
+    assert "111" not in str(refused.value)

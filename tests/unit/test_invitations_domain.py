@@ -122,3 +122,26 @@ def test_after_the_invitation_a_reminder_is_due_and_after_the_last_reminder_none
     week = timedelta(days=7)
     assert next_attempt_due_at(sent, 1, max_reminders=1, reminder_after=week) == sent + week
     assert next_attempt_due_at(sent, 2, max_reminders=1, reminder_after=week) is None
+
+
+def test_the_opt_out_token_names_its_invitation_and_differs_from_the_questionnaire_token() -> None:
+    from services.invitations.domain import opt_out_invitation, opt_out_token
+    from shared.tokens import invitation_token
+
+    secret, invitation_id = b"s" * 32, uuid.uuid4()
+    token = opt_out_token(secret, invitation_id)
+    assert token != invitation_token(secret, invitation_id)
+    assert opt_out_invitation(secret, token) == invitation_id
+
+
+@pytest.mark.parametrize("change", ["another secret", "a changed character", "not base64"])
+def test_an_opt_out_token_not_made_with_the_secret_names_no_invitation(change: str) -> None:
+    from services.invitations.domain import opt_out_invitation, opt_out_token
+
+    secret, invitation_id = b"s" * 32, uuid.uuid4()
+    token = opt_out_token(b"t" * 32 if change == "another secret" else secret, invitation_id)
+    if change == "a changed character":
+        token = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    if change == "not base64":
+        token = "!" * len(token)
+    assert opt_out_invitation(secret, token) is None

@@ -11,7 +11,6 @@ import shared.questionnaires as questionnaires
 from services.responses.domain import (
     PaperFileError,
     PaperRow,
-    RateLimiter,
     display_values,
     fix_wav_sizes,
     form_values,
@@ -25,6 +24,7 @@ from services.responses.domain import (
     take_page,
     wav_duration,
 )
+from shared.public_pages import RateLimiter
 from shared.questionnaires import load_questionnaire
 from shared.tokens import format_short_code, normalise_short_code, short_code
 
