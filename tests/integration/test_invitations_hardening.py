@@ -17,9 +17,9 @@ import pytest
 
 from services.invitations import app as invitations
 from services.invitations import service as invitations_service
-from shared.tokens import invitation_token
 from services.invitations.mailer import Mailer
 from shared.runtime import ServiceRuntime
+from shared.tokens import invitation_token
 from tests.conftest import MakeSettings
 from tests.integration.test_invitations_service import client
 from tevreden.infra import LocalInfra
