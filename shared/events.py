@@ -357,7 +357,22 @@ class DispositionFigures(Payload):
     unknown_other: int = 0
     rr1: float | None = None
     rr2: float | None = None
+    rr3: float | None = None  # with e: the estimated eligible share of the unknown cases
+    rr4: float | None = None
+    rr5: float | None = None
+    rr6: float | None = None
     coop1: float | None = None
+    coop2: float | None = None
+    coop3: float | None = None
+    coop4: float | None = None
+    ref1: float | None = None
+    ref2: float | None = None
+    ref3: float | None = None
+    con1: float | None = None
+    con2: float | None = None
+    con3: float | None = None
+    e: float = Field(default=1.0, ge=0, le=1)  # used in RR3, RR4, REF2, CON2
+    e_source: Literal["default", "scheme"] = "default"  # the documented default, or the scheme's
 
 
 class UnitFigures(Payload):
@@ -371,6 +386,7 @@ class UnitFigures(Payload):
     completed: int = 0  # bruikbare vragenlijsten
     partial: int = 0  # submitted but not usable
     response_rate: float | None = None  # respons: completed / net sample
+    response_rate_ci95: tuple[float, float] | None = None  # Wilson score interval of the respons
     grade: GradeFigures = GradeFigures()
     promoter: PromoterFigures = PromoterFigures()
     satisfaction: tuple[SatisfactionShares, ...] = ()
