@@ -29,6 +29,7 @@ class Topics:
     RESPONSES_WITHDRAWN = "responses.withdrawn"
     SCORES_UPDATED = "scores.updated"
     REPORTS_PUBLISHED = "reports.published"
+    REPORTS_FIELDWORK_CLOSED = "reports.fieldwork_closed"
 
     ALL: ClassVar[tuple[str, ...]] = (
         INVITATIONS_ISSUED,
@@ -41,6 +42,7 @@ class Topics:
         RESPONSES_WITHDRAWN,
         SCORES_UPDATED,
         REPORTS_PUBLISHED,
+        REPORTS_FIELDWORK_CLOSED,
     )
 
     @staticmethod
@@ -539,6 +541,25 @@ class ReportPublished(Event):
     payload: ReportPublishedPayload
 
 
+class FieldworkClosedPayload(Payload):
+    """The bureau closed a study's fieldwork (veldwerk gesloten): its questionnaire links close and
+    no late paper or phone answers are taken; the drafts are written from the scores of now."""
+
+    study_id: SafeId
+    closed_at: datetime
+
+
+class FieldworkClosed(Event):
+    topic: ClassVar[str] = Topics.REPORTS_FIELDWORK_CLOSED
+    type: Literal["reports.fieldwork_closed"] = "reports.fieldwork_closed"
+    payload: FieldworkClosedPayload
+
+    @property
+    def key(self) -> str:
+        """A study-wide fact: keyed by the study (it concerns every provider in it)."""
+        return str(self.payload.study_id)
+
+
 AnyEvent = Annotated[
     InvitationIssued
     | InvitationUndeliverable
@@ -549,7 +570,8 @@ AnyEvent = Annotated[
     | ResponseSubmitted
     | ResponseWithdrawn
     | ScoresUpdated
-    | ReportPublished,
+    | ReportPublished
+    | FieldworkClosed,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
