@@ -15,6 +15,7 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from datetime import date
 from email.header import Header
 from email.utils import formatdate
 from string import Template
@@ -154,6 +155,25 @@ def audience(respondent_type: str, variant: str) -> Audience:
     return "client"
 
 
+def period_sentence(respondent_type: str, reference: str, ended: date | None, employer: str = "") -> str:
+    """Which jobcoach period a form is about (seed 001: a form after each period), for the
+    werknemer's and the werkgever's email; "" without a period. A person with two periods gets
+    two emails with two links, and this sentence tells them apart."""
+    if not reference or respondent_type not in ("werknemer", "werkgever"):
+        return ""
+    details = f"kenmerk {reference}" + (f", afgerond op {ended:%d-%m-%Y}" if ended is not None else "")
+    if respondent_type == "werknemer":
+        where = f"bij {employer} ({details})" if employer else f"met {details}"
+        return (
+            f"Dit formulier gaat over uw jobcoachperiode {where}. Had u meer dan één jobcoachperiode? "
+            "Dan krijgt u voor elke periode een eigen e-mail met een eigen link."
+        )
+    return (
+        f"Dit formulier gaat over de jobcoachperiode met {details}. Liep er bij u meer dan één "
+        "jobcoachperiode? Dan krijgt u voor elke periode een eigen e-mail met een eigen link."
+    )
+
+
 @dataclass(frozen=True)
 class PreparedEmail:
     """A template laid out once: the fixed headers and the two bodies with placeholders."""
@@ -164,10 +184,14 @@ class PreparedEmail:
 
 
 @functools.cache
-def prepared(which: Audience, reminder: bool) -> PreparedEmail:
+def prepared(which: Audience, reminder: bool, about_period: bool = False) -> PreparedEmail:
+    """A template laid out; ``about_period``: with the paragraph saying which jobcoach period the
+    form is about (``$period``), after the opening lines."""
     wording = _TEXTS[(which, reminder)]
     opt_out = _OPT_OUT_SIMPLE if which == "simple" else _OPT_OUT_TEXT
-    paragraphs = (*wording.paragraphs, opt_out)
+    opening = wording.paragraphs[:2]
+    middle = ("$period",) if about_period else ()
+    paragraphs = (*opening, *middle, *wording.paragraphs[2:], opt_out)
     text = "\n\n".join(paragraphs) + "\n"
     html_paragraphs = []
     for paragraph in paragraphs:
@@ -195,20 +219,22 @@ class EmailFields:
     link: str
     optout: str
     message_id: str
+    period: str = ""  # which jobcoach period the form is about (:func:`period_sentence`)
 
 
 def render(which: Audience, reminder: bool, fields: EmailFields, *, sender: str, date: str) -> bytes:
     """The full message as bytes (CRLF line ends, quoted-printable UTF-8 parts)."""
-    template = prepared(which, reminder)
+    template = prepared(which, reminder, bool(fields.period))
     name = fields.name or ("meneer, mevrouw" if which != "simple" else "")
     text = template.text.substitute(
-        name=name, provider=fields.provider, link=fields.link, optout=fields.optout
+        name=name, provider=fields.provider, link=fields.link, optout=fields.optout, period=fields.period
     )
     page = template.html.substitute(
         name=html.escape(name),
         provider=html.escape(fields.provider),
         link=html.escape(fields.link),
         optout=html.escape(fields.optout),
+        period=html.escape(fields.period),
     )
     subject = _subject(template.subject_header, fields.provider)
     head = (

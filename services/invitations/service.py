@@ -23,9 +23,11 @@ from prometheus_client import Counter, Gauge
 from services.invitations import store
 from services.invitations.domain import (
     Contact,
+    ContactKey,
     DeliveryCheck,
     DeliveryRefusedError,
     DeliveryTable,
+    EmailKey,
     Enrolment,
     IntakeRules,
     SchemeFacts,
@@ -45,7 +47,7 @@ from services.invitations.domain import (
     sample_contacts,
     sampling_seed,
 )
-from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
+from services.invitations.emails import Bounce, EmailFields, audience, period_sentence, render, smtp_date
 from services.invitations.letters import Letter, manifest_csv, render_pdf
 from services.invitations.mailer import Mailer, Outgoing, SmtpReply
 from services.invitations.provinces import province_of
@@ -472,7 +474,7 @@ def _no_values_in_errors() -> Iterator[None]:
 
 
 async def _check(
-    table: DeliveryTable, rules: IntakeRules, refs: set[str], pairs: set[tuple[str, str]]
+    table: DeliveryTable, rules: IntakeRules, refs: set[ContactKey], pairs: set[EmailKey]
 ) -> DeliveryCheck:
     if len(table.rows) < _THREAD_FROM_ROWS:
         return check_delivery(table, rules=rules, known_client_refs=refs, known_email_services=pairs)
@@ -743,7 +745,14 @@ def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
     attempt = row["stage_attempts"] + 1
     link, optout = _links(settings, row["invitation_id"])
     mid = message_id(row["invitation_id"], attempt)
-    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid)
+    # Rows read elsewhere (the benchmarks) may lack the period's columns: no period then.
+    period = period_sentence(
+        row["respondent_type"],
+        row.get("jobcoach_period") or "",
+        row.get("end_date"),
+        row.get("period_employer") or "",
+    )
+    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid, period)
     which = audience(row["respondent_type"], row["variant"])
     return mid, render(which, attempt > 1, fields, sender=settings.smtp_sender, date=date)
 

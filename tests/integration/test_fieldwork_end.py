@@ -119,6 +119,14 @@ async def study_with_open_link(services: tuple[ServiceRuntime, ServiceRuntime]) 
     return study_id, token, invitation_id
 
 
+async def invitation_of_a_closed_study(services: tuple[ServiceRuntime, ServiceRuntime]) -> uuid.UUID:
+    """An invitation never answered, of a study whose fieldwork the responses service knows closed."""
+    study_id, token, invitation_id = await study_with_open_link(services)
+    await close_fieldwork(services[0], study_id)
+    await closed_link(services[1], token)
+    return invitation_id
+
+
 async def stored(answers: ServiceRuntime, invitation_id: uuid.UUID) -> int:
     assert answers.ctx is not None
     async with answers.ctx.pool.acquire() as conn:
@@ -161,10 +169,8 @@ async def test_closing_fieldwork_closes_the_questionnaire_links_with_a_dutch_pag
 async def test_a_late_phone_interview_is_refused_with_the_closing_date(
     services: tuple[ServiceRuntime, ServiceRuntime],
 ) -> None:
-    reports, answers = services
-    study_id, token, invitation_id = await study_with_open_link(services)
-    await close_fieldwork(reports, study_id)
-    await closed_link(answers, token)
+    answers = services[1]
+    invitation_id = await invitation_of_a_closed_study(services)
 
     async with client(answers, **CALLCENTRE) as http:
         status = (await http.get(f"/api/interviews/{invitation_id}")).json()["status"]
@@ -182,10 +188,8 @@ async def test_a_late_phone_interview_is_refused_with_the_closing_date(
 async def test_a_late_paper_form_is_refused_in_the_row_report(
     services: tuple[ServiceRuntime, ServiceRuntime],
 ) -> None:
-    reports, answers = services
-    study_id, token, invitation_id = await study_with_open_link(services)
-    await close_fieldwork(reports, study_id)
-    await closed_link(answers, token)
+    answers = services[1]
+    invitation_id = await invitation_of_a_closed_study(services)
 
     async with client(answers, **ADMIN) as http:
         response = await http.post(
