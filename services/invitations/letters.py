@@ -30,6 +30,7 @@ class Letter:
     provider: str
     link: str
     short_code: str
+    period: str = ""  # which jobcoach period the form is about (emails.period_sentence)
 
 
 _CSS = """
@@ -58,8 +59,10 @@ def _paragraphs(letter: Letter) -> list[str]:
         else f"U heeft begeleiding gehad van {p}. Wij doen een onafhankelijk onderzoek naar hoe"
         " tevreden cliënten daarover zijn, en horen graag wat u ervan vond."
     )
+    about = [html.escape(letter.period)] if letter.period else []
     return [
         first,
+        *about,
         "U vult de vragenlijst in op internet: scan de QR-code met uw telefoon of typ de link in uw"
         " browser. Het invullen duurt ongeveer 5 minuten. Niemand ziet wat u persoonlijk antwoordt.",
     ]

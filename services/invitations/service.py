@@ -740,19 +740,23 @@ def _links(settings: Settings, invitation_id: uuid.UUID) -> tuple[str, str]:
     return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{token}"
 
 
-def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
-    """The Message-ID and bytes of the person's next email in their email stage."""
-    attempt = row["stage_attempts"] + 1
-    link, optout = _links(settings, row["invitation_id"])
-    mid = message_id(row["invitation_id"], attempt)
-    # Rows read elsewhere (the benchmarks) may lack the period's columns: no period then.
-    period = period_sentence(
+def _period(row: Row) -> str:
+    """The sentence saying which jobcoach period an email or letter is about ("" without one).
+    Rows read elsewhere (the benchmarks) may lack the period's columns: no period then."""
+    return period_sentence(
         row["respondent_type"],
         row.get("jobcoach_period") or "",
         row.get("end_date"),
         row.get("period_employer") or "",
     )
-    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid, period)
+
+
+def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
+    """The Message-ID and bytes of the person's next email in their email stage."""
+    attempt = row["stage_attempts"] + 1
+    link, optout = _links(settings, row["invitation_id"])
+    mid = message_id(row["invitation_id"], attempt)
+    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid, _period(row))
     which = audience(row["respondent_type"], row["variant"])
     return mid, render(which, attempt > 1, fields, sender=settings.smtp_sender, date=date)
 
@@ -910,6 +914,7 @@ def _letter(settings: Settings, row: Row) -> Letter:
         provider=row["provider_name"],
         link=link,
         short_code=short_code(row["invitation_id"]),
+        period=_period(row),
     )
 
 

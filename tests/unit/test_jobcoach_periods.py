@@ -17,6 +17,7 @@ from services.invitations.domain import (
     read_delivery,
 )
 from services.invitations.emails import EmailFields, period_sentence, render
+from services.invitations.letters import Letter, letter_html
 from services.invitations.service import intake_rules
 from services.scoring.domain import KeptResponse, PeriodFact, UnitKey, pair_periods, period_facts_of
 from shared.events import InvitationIssuedPayload, PeriodGrades, RespondentType, ScoresUpdatedPayload
@@ -272,3 +273,10 @@ def test_the_demo_jobcoach_periods_add_up_to_each_sides_behaald_cijfer() -> None
             side = [getattr(p, unit.respondent_type) for p in payload.periods]
             grades = [g for g in side if g is not None]
             assert (sum(grades), len(grades)) == (unit.grade.grade_sum, unit.grade.n)
+
+
+def test_a_werknemers_letter_says_which_period_it_is_about() -> None:
+    sentence = period_sentence("werknemer", "JC-2", date(2026, 3, 12), "Garage & Zn")
+    letter = Letter("l1", False, False, "Anna", "Kerkstraat", "1", "1234 AB", "Zwolle", "Jobcoach Noord",
+                    "http://x/q/abc", "ABCDE-FGHJK", sentence)  # fmt: skip
+    assert "uw jobcoachperiode bij Garage &amp; Zn (kenmerk JC-2" in letter_html([letter])
