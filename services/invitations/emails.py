@@ -157,8 +157,8 @@ def audience(respondent_type: str, variant: str) -> Audience:
 
 def period_sentence(respondent_type: str, reference: str, ended: date | None, employer: str = "") -> str:
     """Which jobcoach period a form is about (seed 001: a form after each period), for the
-    werknemer's and the werkgever's email; "" without a period. A person with two periods gets
-    two emails with two links, and this sentence tells them apart."""
+    werknemer's and the werkgever's email or letter; "" without a period. A person with two
+    periods gets two invitations with two links, and this sentence tells them apart."""
     if not reference or respondent_type not in ("werknemer", "werkgever"):
         return ""
     details = f"kenmerk {reference}" + (f", afgerond op {ended:%d-%m-%Y}" if ended is not None else "")
@@ -166,11 +166,11 @@ def period_sentence(respondent_type: str, reference: str, ended: date | None, em
         where = f"bij {employer} ({details})" if employer else f"met {details}"
         return (
             f"Dit formulier gaat over uw jobcoachperiode {where}. Had u meer dan één jobcoachperiode? "
-            "Dan krijgt u voor elke periode een eigen e-mail met een eigen link."
+            "Dan krijgt u voor elke periode een eigen uitnodiging met een eigen link."
         )
     return (
         f"Dit formulier gaat over de jobcoachperiode met {details}. Liep er bij u meer dan één "
-        "jobcoachperiode? Dan krijgt u voor elke periode een eigen e-mail met een eigen link."
+        "jobcoachperiode? Dan krijgt u voor elke periode een eigen uitnodiging met een eigen link."
     )
 
 

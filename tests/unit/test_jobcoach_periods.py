@@ -90,7 +90,7 @@ def test_the_werknemers_email_names_the_employer_and_the_period() -> None:
     assert sentence.startswith(
         "Dit formulier gaat over uw jobcoachperiode bij Garage Jansen (kenmerk JC-2, afgerond op 12-03-2026)."
     )
-    assert "voor elke periode een eigen e-mail" in sentence
+    assert "voor elke periode een eigen uitnodiging" in sentence
 
 
 def test_the_werkgevers_email_names_the_period() -> None:
