@@ -43,8 +43,9 @@ async def publish_reports(
     Before fieldwork closes the report is a live interim report (tussenstand), rewritten each
     time. After it closed there is no interim report any more: a late snapshot (a withdrawal, a
     late disposition) schedules the kept draft to be regenerated once, ``debounce_seconds``
-    later (the lifecycle loop does it), so a burst gives one new version, not one per change.
-    A final report is final: later snapshots of it are not kept (docs/fieldwork.md).
+    later (the lifecycle loop does it), so a burst gives one new version, not one per change;
+    a provider whose first scores come after closing gets its draft. A final report is final:
+    later snapshots of it are not kept (docs/fieldwork.md).
     """
     updates = [e for e in events if isinstance(e, ScoresUpdated)]
     final = await store.final_reports(conn, [(e.payload.study_id, e.payload.provider_id) for e in updates])
@@ -57,6 +58,7 @@ async def publish_reports(
     await store.keep_payloads(conn, [(p.study_id, p.provider_id, p.model_dump_json()) for p in kept])
     await store.schedule_regeneration(conn, [s.key for s in newer], debounce_seconds)
     closed = await store.closed_studies(conn, [s.study_id for s in newer])
+    await store.start_late_drafts(conn, [s.key for s in newer if s.study_id in closed])
     live = [s for s in newer if s.study_id not in closed]
     if not live:
         return

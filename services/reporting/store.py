@@ -167,6 +167,23 @@ async def closed_studies(conn: Connection, study_ids: Sequence[str]) -> set[str]
     return {r["study_id"] for r in records}
 
 
+async def start_late_drafts(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """A provider whose first scores come after its study's fieldwork closed gets its draft now,
+    with the study's response window (there is no interim report after closing)."""
+    rows = sorted(set(keys))
+    await conn.execute(
+        """
+        INSERT INTO reporting.lifecycle (study_id, provider_id, status, review_until, regenerate_due_at)
+        SELECT k.study_id, k.provider_id, 'draft', now() + make_interval(days => st.review_days), now()
+        FROM unnest($1::text[], $2::text[]) AS k (study_id, provider_id)
+        JOIN reporting.studies AS st USING (study_id)
+        ON CONFLICT DO NOTHING
+        """,
+        [k[0] for k in rows],
+        [k[1] for k in rows],
+    )
+
+
 async def final_reports(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     """Those of ``keys`` (study, provider) whose report is final: its figures change no more."""
     rows = sorted(set(keys))

@@ -89,8 +89,13 @@ async def invite(answers: ServiceRuntime, study_id: str) -> tuple[str, uuid.UUID
     return token, invitation_id
 
 
-def snapshot(study_id: str, later: timedelta = timedelta(0)) -> ScoresUpdated:
-    data = {**SAMPLE.model_dump(), "study_id": study_id, "as_of": SAMPLE.as_of + later}
+def snapshot(study_id: str, later: timedelta = timedelta(0), provider_id: str = "P001") -> ScoresUpdated:
+    data = {
+        **SAMPLE.model_dump(),
+        "study_id": study_id,
+        "provider_id": provider_id,
+        "as_of": SAMPLE.as_of + later,
+    }
     return ScoresUpdated(payload=ScoresUpdatedPayload.model_validate(data))
 
 
@@ -232,3 +237,23 @@ async def test_once_final_the_reports_address_shows_the_final_report_and_later_s
 
     assert [r["status"] for r in rows] == ["draft", "final"]
     assert "Definitief rapport" in page and "Tussenstand" not in page
+
+
+async def test_a_provider_whose_first_scores_come_after_closing_gets_a_draft_not_an_interim_report(
+    services: tuple[ServiceRuntime, ServiceRuntime],
+) -> None:
+    reports, _ = services
+    study_id = f"bow-{uuid.uuid4().hex[:10]}"
+    await close_fieldwork(reports, study_id)
+    await publish(reports, snapshot(study_id, provider_id="P002"))
+    async with client(reports, **ADMIN) as http:
+
+        async def drafted() -> list[dict[str, object]] | None:
+            rows: list[dict[str, object]] = (await http.get(f"/api/reports/{study_id}/P002/versions")).json()
+            return rows or None
+
+        rows = await eventually(drafted, within=60)
+        page = (await http.get(f"/reports/{study_id}/P002")).text
+
+    assert [r["status"] for r in rows] == ["draft"]
+    assert "Conceptrapport" in page and "Tussenstand" not in page
