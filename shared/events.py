@@ -29,6 +29,7 @@ class Topics:
     RESPONSES_WITHDRAWN = "responses.withdrawn"
     SCORES_UPDATED = "scores.updated"
     REPORTS_PUBLISHED = "reports.published"
+    REPORTS_FIELDWORK_CLOSED = "reports.fieldwork_closed"
 
     ALL: ClassVar[tuple[str, ...]] = (
         INVITATIONS_ISSUED,
@@ -41,6 +42,7 @@ class Topics:
         RESPONSES_WITHDRAWN,
         SCORES_UPDATED,
         REPORTS_PUBLISHED,
+        REPORTS_FIELDWORK_CLOSED,
     )
 
     @staticmethod
@@ -368,7 +370,22 @@ class DispositionFigures(Payload):
     unknown_other: int = 0
     rr1: float | None = None
     rr2: float | None = None
+    rr3: float | None = None  # with e: the estimated eligible share of the unknown cases
+    rr4: float | None = None
+    rr5: float | None = None
+    rr6: float | None = None
     coop1: float | None = None
+    coop2: float | None = None
+    coop3: float | None = None
+    coop4: float | None = None
+    ref1: float | None = None
+    ref2: float | None = None
+    ref3: float | None = None
+    con1: float | None = None
+    con2: float | None = None
+    con3: float | None = None
+    e: float = Field(default=1.0, ge=0, le=1)  # used in RR3, RR4, REF2, CON2
+    e_source: Literal["default", "scheme"] = "default"  # the documented default, or the scheme's
 
 
 class UnitFigures(Payload):
@@ -382,6 +399,7 @@ class UnitFigures(Payload):
     completed: int = 0  # bruikbare vragenlijsten
     partial: int = 0  # submitted but not usable
     response_rate: float | None = None  # respons: completed / net sample
+    response_rate_ci95: tuple[float, float] | None = None  # Wilson score interval of the respons
     grade: GradeFigures = GradeFigures()
     promoter: PromoterFigures = PromoterFigures()
     satisfaction: tuple[SatisfactionShares, ...] = ()
@@ -534,6 +552,25 @@ class ReportPublished(Event):
     payload: ReportPublishedPayload
 
 
+class FieldworkClosedPayload(Payload):
+    """The bureau closed a study's fieldwork (veldwerk gesloten): its questionnaire links close and
+    no late paper or phone answers are taken; the drafts are written from the scores of now."""
+
+    study_id: SafeId
+    closed_at: datetime
+
+
+class FieldworkClosed(Event):
+    topic: ClassVar[str] = Topics.REPORTS_FIELDWORK_CLOSED
+    type: Literal["reports.fieldwork_closed"] = "reports.fieldwork_closed"
+    payload: FieldworkClosedPayload
+
+    @property
+    def key(self) -> str:
+        """A study-wide fact: keyed by the study (it concerns every provider in it)."""
+        return str(self.payload.study_id)
+
+
 AnyEvent = Annotated[
     InvitationIssued
     | InvitationUndeliverable
@@ -544,7 +581,8 @@ AnyEvent = Annotated[
     | ResponseSubmitted
     | ResponseWithdrawn
     | ScoresUpdated
-    | ReportPublished,
+    | ReportPublished
+    | FieldworkClosed,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -198,6 +198,9 @@ class Scheme(_Frozen):
     # invitation_modes and reminders (see wave_plan).
     waves: dict[RespondentType, tuple[WaveStage, ...]] = Field(default_factory=dict)
     phone_subsidy: PhoneSubsidy | None = None
+    # AAPOR's e for RR3, RR4, REF2, CON2: the estimated eligible share of the cases of unknown
+    # eligibility; None: the documented default (docs/response-rates.md).
+    aapor_eligibility: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

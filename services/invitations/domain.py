@@ -628,27 +628,38 @@ def map_columns(header: Sequence[str], rules: IntakeRules | None = None) -> _Col
     return _Columns(index, names, ignored)
 
 
+# What makes a row a duplicate: the same person (client reference) or the same email address for
+# the same service, in the same jobcoach period ("" outside jobcoach studies): a werknemer or
+# werkgever with two jobcoach periods fills in a form for each (seed 001).
+ContactKey = tuple[str, str]  # (client reference, jobcoach period reference)
+EmailKey = tuple[str, str, str]  # (email, service, jobcoach period reference)
+
+
 def delivery_keys(
     table: DeliveryTable, rules: IntakeRules | None = None
-) -> tuple[set[str], set[tuple[str, str]]]:
-    """The client references and (email, service) pairs in a delivery, to look up earlier deliveries."""
+) -> tuple[set[ContactKey], set[EmailKey]]:
+    """The (client reference, period) and (email, service, period) keys in a delivery, to look up
+    earlier deliveries."""
+    rules = rules or IntakeRules()
     columns = map_columns(table.header, rules)
     ref_at, email_at = columns.index["client_ref"], columns.index.get("email")
     service_at = columns.index.get("service")
-    refs: set[str] = set()
-    pairs: set[tuple[str, str]] = set()
+    period_at = columns.index.get("jobcoach_period") if rules.jobcoach_periods else None
+    refs: set[ContactKey] = set()
+    emails: set[EmailKey] = set()
     for _, cells in table.rows:
+        period = _cell(cells, period_at)
         ref, email = _cell(cells, ref_at), _cell(cells, email_at)
-        if not CONTROL_CHARACTERS.search(ref):  # such a value is refused by the row check; no lookup
-            refs.add(ref)
+        if ref and not CONTROL_CHARACTERS.search(ref):  # such a value is refused by the row check
+            refs.add((ref, period))
         try:
             email = normalise_email(email) if email else ""
         except ValueError:
             email = ""  # refused by the row check: nothing to look up
         if email:
-            pairs.add((email, _cell(cells, service_at) if service_at is not None else WHOLE_PROVIDER))
-    refs.discard("")
-    return refs, pairs
+            service = _cell(cells, service_at) if service_at is not None else WHOLE_PROVIDER
+            emails.add((email, service, period))
+    return refs, emails
 
 
 def _cell(cells: Sequence[str], position: int | None) -> str:
@@ -661,13 +672,14 @@ def check_delivery(
     source: str | DeliveryTable,
     *,
     rules: IntakeRules | None = None,
-    known_client_refs: frozenset[str] | set[str] = frozenset(),
-    known_email_services: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+    known_client_refs: frozenset[ContactKey] | set[ContactKey] = frozenset(),
+    known_email_services: frozenset[EmailKey] | set[EmailKey] = frozenset(),
 ) -> DeliveryCheck:
     """Validate a delivery; keep the good rows, report the bad ones by row and column.
 
     ``known_client_refs`` and ``known_email_services`` are what this provider delivered
-    before in this study (monthly deliveries add up; a repeat is a duplicate). Raises
+    before in this study (monthly deliveries add up; a repeat is a duplicate), as
+    :data:`ContactKey` and :data:`EmailKey`: once per jobcoach period. Raises
     :class:`DeliveryRefusedError` when the file as a whole is unacceptable.
     """
     rules = rules or IntakeRules()
@@ -698,7 +710,7 @@ class _RowChecker:
     """The per-row rules, with the duplicates seen so far."""
 
     def __init__(
-        self, rules: IntakeRules, columns: _Columns, refs: set[str], email_services: set[tuple[str, str]]
+        self, rules: IntakeRules, columns: _Columns, refs: set[ContactKey], email_services: set[EmailKey]
     ) -> None:
         self.rules = rules
         self.columns = columns
@@ -752,8 +764,6 @@ class _RowChecker:
             problem("client_ref", "Ontbreekt", "Missing", "missing")
         elif not _CLIENT_REF.match(ref):
             problem("client_ref", "Ongeldige tekens (toegestaan: A-Z a-z 0-9 _ . / -)", "Invalid characters")
-        elif ref in self.refs:
-            problem("client_ref", "Dubbel: al aangeleverd", "Duplicate: already delivered", "duplicate")
 
         service = self._service(get("service"), problem)
         respondent_type = self._respondent_type(get("respondent_type"), problem)
@@ -810,6 +820,11 @@ class _RowChecker:
                 "missing",
             )
         jobcoach_period = self._jobcoach_period(get("jobcoach_period"), respondent_type, problem)
+        if ref and (ref, jobcoach_period) in self.refs:
+            nl, en = "Dubbel: al aangeleverd", "Duplicate: already delivered"
+            if jobcoach_period:
+                nl, en = f"{nl} voor deze jobcoachperiode", f"{en} for this jobcoach period"
+            problem("client_ref", nl, en, "duplicate")
         organisation = get("organisation")
         if respondent_type in BUYER_TYPES and not organisation:
             problem(
@@ -845,19 +860,22 @@ class _RowChecker:
             and not any(p.column in contact_columns for p in problems)  # already said what is wrong
         ):
             problem(*self._unreachable_message(respondent_type), "missing")
-        if email and service and (email, service) in self.email_services:
+        if email and service and (email, service, jobcoach_period) in self.email_services:
+            where_nl, where_en = "deze dienst", "this service"
+            if jobcoach_period:
+                where_nl, where_en = "deze jobcoachperiode", "this jobcoach period"
             problem(
                 "email",
-                "Dubbel: dit e-mailadres is al aangeleverd voor deze dienst",
-                "Duplicate: this email address was already delivered for this service",
+                f"Dubbel: dit e-mailadres is al aangeleverd voor {where_nl}",
+                f"Duplicate: this email address was already delivered for {where_en}",
                 "duplicate",
             )
         bucket = (service or UNKNOWN, respondent_type or UNKNOWN)
         if problems:
             return None, problems, bucket
-        self.refs.add(ref)
+        self.refs.add((ref, jobcoach_period))
         if email:
-            self.email_services.add((email, contact.service_code))
+            self.email_services.add((email, contact.service_code, jobcoach_period))
         if jobcoach_period:
             self.period_sides.add((jobcoach_period, contact.respondent_type))
         return contact, problems, bucket

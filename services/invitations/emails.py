@@ -214,6 +214,25 @@ def audience(respondent_type: str, variant: str) -> Audience:
     return "client"
 
 
+def period_sentence(respondent_type: str, reference: str, ended: date | None, employer: str = "") -> str:
+    """Which jobcoach period a form is about (seed 001: a form after each period), for the
+    werknemer's and the werkgever's email or letter; "" without a period. A person with two
+    periods gets two invitations with two links, and this sentence tells them apart."""
+    if not reference or respondent_type not in ("werknemer", "werkgever"):
+        return ""
+    details = f"kenmerk {reference}" + (f", afgerond op {ended:%d-%m-%Y}" if ended is not None else "")
+    if respondent_type == "werknemer":
+        where = f"bij {employer} ({details})" if employer else f"met {details}"
+        return (
+            f"Dit formulier gaat over uw jobcoachperiode {where}. Had u meer dan één jobcoachperiode? "
+            "Dan krijgt u voor elke periode een eigen uitnodiging met een eigen link."
+        )
+    return (
+        f"Dit formulier gaat over de jobcoachperiode met {details}. Liep er bij u meer dan één "
+        "jobcoachperiode? Dan krijgt u voor elke periode een eigen uitnodiging met een eigen link."
+    )
+
+
 @dataclass(frozen=True)
 class PreparedEmail:
     """A template laid out once: the fixed headers and the two bodies with placeholders."""
@@ -224,11 +243,16 @@ class PreparedEmail:
 
 
 @functools.cache
-def prepared(which: Audience, reminder: bool) -> PreparedEmail:
+def prepared(which: Audience, reminder: bool, about_period: bool = False) -> PreparedEmail:
+    """A template laid out; ``about_period``: with the paragraph saying which jobcoach period the
+    form is about (``$period``), after the opening lines."""
     wording = _TEXTS[(which, reminder)]
     simple = which == "simple"
     opt_out = _OPT_OUT_SIMPLE if simple else _OPT_OUT_TEXT
-    paragraphs = (*wording.paragraphs, _CONTACT_SIMPLE if simple else _CONTACT_TEXT, opt_out)
+    contact = _CONTACT_SIMPLE if simple else _CONTACT_TEXT
+    opening = wording.paragraphs[:2]
+    middle = ("$period",) if about_period else ()
+    paragraphs = (*opening, *middle, *wording.paragraphs[2:], contact, opt_out)
     text = "\n\n".join(paragraphs) + "\n"
     html_paragraphs = []
     for paragraph in paragraphs:
@@ -259,6 +283,7 @@ class EmailFields:
     message_id: str
     minutes: int  # the questionnaire's estimated length (shared.questionnaires.estimated_minutes)
     reply_by: date
+    period: str = ""  # which jobcoach period the form is about (:func:`period_sentence`)
 
 
 def _bureau_fields(bureau: Bureau) -> dict[str, str]:
@@ -276,7 +301,7 @@ def render(
     which: Audience, reminder: bool, fields: EmailFields, *, sender: str, date: str, bureau: Bureau
 ) -> bytes:
     """The full message as bytes (CRLF line ends, quoted-printable UTF-8 parts)."""
-    template = prepared(which, reminder)
+    template = prepared(which, reminder, bool(fields.period))
     name = fields.name or ("meneer, mevrouw" if which != "simple" else "")
     values = {
         "name": name,
@@ -285,6 +310,7 @@ def render(
         "optout": fields.optout,
         "minutes": str(fields.minutes),
         "reply_by": dutch_date(fields.reply_by),
+        "period": fields.period,
         **_bureau_fields(bureau),
     }
     text = template.text.substitute(values)

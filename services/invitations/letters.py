@@ -40,6 +40,7 @@ class Letter:
     sent_on: date
     reply_by: date
     bureau: Bureau
+    period: str = ""  # which jobcoach period the form is about (emails.period_sentence)
 
 
 _CSS = """
@@ -78,8 +79,10 @@ def _paragraphs(letter: Letter) -> list[str]:
         else f"U heeft begeleiding gehad van {p}. {bureau} doet een onafhankelijk onderzoek naar hoe"
         " tevreden cliënten daarover zijn, en wij horen graag wat u ervan vond."
     )
+    about = [html.escape(letter.period)] if letter.period else []
     return [
         first,
+        *about,
         f"Het invullen duurt ongeveer {letter.minutes} minuten. U kunt tussendoor stoppen en later"
         f" verder gaan. Niemand ziet wat u persoonlijk antwoordt: wij rapporteren alleen totalen.",
     ]

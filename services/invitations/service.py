@@ -25,9 +25,11 @@ from services.invitations import store
 from services.invitations.domain import (
     CONTROL_CHARACTERS,
     Contact,
+    ContactKey,
     DeliveryCheck,
     DeliveryRefusedError,
     DeliveryTable,
+    EmailKey,
     Enrolment,
     IntakeRules,
     SchemeFacts,
@@ -48,7 +50,7 @@ from services.invitations.domain import (
     sample_contacts,
     sampling_seed,
 )
-from services.invitations.emails import Bounce, EmailFields, audience, render, smtp_date
+from services.invitations.emails import Bounce, EmailFields, audience, period_sentence, render, smtp_date
 from services.invitations.letters import Letter, manifest_csv, render_pdf
 from services.invitations.mailer import Mailer, Outgoing, SmtpReply, not_sendable
 from services.invitations.provinces import province_of
@@ -483,7 +485,7 @@ def _no_values_in_errors() -> Iterator[None]:
 
 
 async def _check(
-    table: DeliveryTable, rules: IntakeRules, refs: set[str], pairs: set[tuple[str, str]]
+    table: DeliveryTable, rules: IntakeRules, refs: set[ContactKey], pairs: set[EmailKey]
 ) -> DeliveryCheck:
     if len(table.rows) < _THREAD_FROM_ROWS:
         return check_delivery(table, rules=rules, known_client_refs=refs, known_email_services=pairs)
@@ -760,6 +762,17 @@ def _links(settings: Settings, invitation_id: uuid.UUID) -> tuple[str, str]:
     return f"{settings.public_base_url}/q/{token}", f"{settings.invitations_public_url}/afmelden/{optout}"
 
 
+def _period(row: Row) -> str:
+    """The sentence saying which jobcoach period an email or letter is about ("" without one).
+    Rows read elsewhere (the benchmarks) may lack the period's columns: no period then."""
+    return period_sentence(
+        row["respondent_type"],
+        row.get("jobcoach_period") or "",
+        row.get("end_date"),
+        row.get("period_employer") or "",
+    )
+
+
 def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
     """The Message-ID and bytes of the person's next email in their email stage."""
     attempt = row["stage_attempts"] + 1
@@ -774,6 +787,7 @@ def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
         mid,
         minutes=_minutes(row["questionnaire_id"]),
         reply_by=_reply_by(settings),
+        period=_period(row),
     )
     which = audience(row["respondent_type"], row["variant"])
     return mid, render(
@@ -1001,6 +1015,7 @@ def _letter(settings: Settings, row: Row) -> Letter:
         sent_on=utc_now().date(),
         reply_by=_reply_by(settings),
         bureau=settings.bureau,
+        period=_period(row),
     )
 
 

@@ -11,7 +11,16 @@ from typing import Any
 
 import asyncpg
 
-from services.invitations.domain import BUYER_TYPES, Contact, Enrolment, RowProblem, ServiceAccount, Study
+from services.invitations.domain import (
+    BUYER_TYPES,
+    Contact,
+    ContactKey,
+    EmailKey,
+    Enrolment,
+    RowProblem,
+    ServiceAccount,
+    Study,
+)
 from shared.db import Connection
 from shared.events import Event
 from shared.outbox import add_to_outbox
@@ -151,28 +160,37 @@ async def known_duplicates(
     conn: Connection,
     study_id: str,
     provider_id: str,
-    client_refs: Collection[str],
-    email_services: Collection[tuple[str, str]],
-) -> tuple[set[str], set[tuple[str, str]]]:
-    """Which of a delivery's references and (email, service) pairs were delivered before."""
+    client_refs: Collection[ContactKey],
+    email_services: Collection[EmailKey],
+) -> tuple[set[ContactKey], set[EmailKey]]:
+    """Which of a delivery's (reference, period) and (email, service, period) keys were delivered
+    before (a person once per jobcoach period; "" outside jobcoach studies)."""
     refs = await conn.fetch(
-        "SELECT client_ref FROM invitations.contacts"
-        " WHERE study_id = $1 AND provider_id = $2 AND client_ref = ANY($3::text[])",
-        study_id,
-        provider_id,
-        list(client_refs),
-    )
-    pairs = await conn.fetch(
-        "SELECT c.email, c.service_code FROM invitations.contacts c"
-        " JOIN unnest($3::text[], $4::text[]) AS t(email, service_code)"
-        "   ON c.email = t.email AND c.service_code = t.service_code"
+        "SELECT c.client_ref, c.jobcoach_period FROM invitations.contacts c"
+        " JOIN unnest($3::text[], $4::text[]) AS t(client_ref, jobcoach_period)"
+        "   ON c.client_ref = t.client_ref AND c.jobcoach_period = t.jobcoach_period"
         " WHERE c.study_id = $1 AND c.provider_id = $2",
         study_id,
         provider_id,
-        [e for e, _ in email_services],
-        [s for _, s in email_services],
+        [r for r, _ in client_refs],
+        [p for _, p in client_refs],
     )
-    return {r["client_ref"] for r in refs}, {(r["email"], r["service_code"]) for r in pairs}
+    emails = await conn.fetch(
+        "SELECT c.email, c.service_code, c.jobcoach_period FROM invitations.contacts c"
+        " JOIN unnest($3::text[], $4::text[], $5::text[]) AS t(email, service_code, jobcoach_period)"
+        "   ON c.email = t.email AND c.service_code = t.service_code"
+        "   AND c.jobcoach_period = t.jobcoach_period"
+        " WHERE c.study_id = $1 AND c.provider_id = $2",
+        study_id,
+        provider_id,
+        [e for e, _, _ in email_services],
+        [s for _, s, _ in email_services],
+        [p for _, _, p in email_services],
+    )
+    return (
+        {(r["client_ref"], r["jobcoach_period"]) for r in refs},
+        {(r["email"], r["service_code"], r["jobcoach_period"]) for r in emails},
+    )
 
 
 async def invited_clients_by_service(conn: Connection, study_id: str, provider_id: str) -> dict[str, int]:
@@ -218,6 +236,7 @@ _CONTACT_COLUMNS = [
     "variant",
     "learning_profile",
     "end_date",
+    "jobcoach_period",
 ]
 
 
@@ -288,6 +307,7 @@ async def record_delivery(
             c.variant,
             c.learning_profile,
             c.end_date,
+            c.jobcoach_period,
         )
 
     await conn.copy_records_to_table(
@@ -449,7 +469,13 @@ _CLAIM_COLUMNS = (
     "i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type, i.questionnaire_id,"
     " i.plan, i.stage,"
     " i.stage_attempts, i.reached, i.email_retries, i.phone_first, c.email, c.name, c.variant,"
-    " c.street, c.house_number, c.postcode, c.city, p.name AS provider_name"
+    " c.street, c.house_number, c.postcode, c.city, p.name AS provider_name,"
+    " c.jobcoach_period, c.end_date,"
+    # The werknemer's employer in a jobcoach period: the organisation of the period's werkgever.
+    " CASE WHEN c.jobcoach_period <> '' THEN (SELECT w.organisation FROM invitations.contacts w"
+    "   WHERE w.study_id = c.study_id AND w.provider_id = c.provider_id"
+    "   AND w.jobcoach_period = c.jobcoach_period AND w.respondent_type = 'werkgever'"
+    "   AND w.organisation <> '' ORDER BY w.row_number LIMIT 1) END AS period_employer"
 )
 
 

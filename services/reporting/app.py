@@ -9,7 +9,7 @@ from functools import partial
 from services.reporting import pdf, service
 from services.reporting.http import create_http_app
 from shared.db import migrations_dir
-from shared.events import ReportPublished, Topics
+from shared.events import FieldworkClosed, ReportPublished, Topics
 from shared.logging import get_logger
 from shared.runtime import Loop, ServiceContext, ServiceRuntime
 from shared.settings import Settings
@@ -19,7 +19,7 @@ log = get_logger(__name__)
 
 
 def wire(ctx: ServiceContext) -> list[Loop]:
-    ctx.publishes(ReportPublished)
+    ctx.publishes(ReportPublished, FieldworkClosed)
     settings = ctx.settings
     ctx.consume(
         Topics.SCORES_UPDATED,

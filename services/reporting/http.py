@@ -98,13 +98,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     )
     async def fieldwork_closed(study_id: SafeId, body: FieldworkClosed) -> dict[str, Any]:
         """Fieldwork closed: each provider's draft is written now; the provider may respond for
-        ``review_days`` (hoor en wederhoor), then the report becomes final by itself."""
+        ``review_days`` (hoor en wederhoor), then the report becomes final by itself. The study's
+        questionnaire links close and late paper or phone answers are refused
+        (``reports.fieldwork_closed``); the report's address shows the draft, then the final."""
         period = (body.period_start, body.period_end) if body.period_start and body.period_end else None
         days = ctx.settings.report_review_days if body.review_days is None else body.review_days
         async with ctx.pool.acquire() as conn, conn.transaction():
             providers = await service.close_fieldwork(
                 conn, study_id, body.study_name or study_id, period, days, body.provider_names
             )
+        ctx.relay.wake()  # reports.fieldwork_closed: the responses service closes the links
         return {"study_id": study_id, "drafts_due": providers}
 
     @app.post("/api/reports/{study_id}/{provider_id}/response")

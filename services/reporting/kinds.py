@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 
 from services.reporting.charts import FlowStep, flow_diagram
 from services.reporting.disclosure import is_small
@@ -43,6 +44,7 @@ from services.reporting.model import (
     report_kind,
     unit_frequency_tables,
 )
+from services.reporting.rates import response_accounting
 from shared.events import FrequencyTable, GroupValue, NormFigures, ScoresUpdatedPayload, UnitFigures
 from shared.questionnaires import (
     LikertMatrixQuestion,
@@ -314,6 +316,9 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
                 "In de kolom 'Publicatie' staat of de responseis voor publicatie op de website van Blik op Werk is "  # noqa: E501
                 "gehaald. Bij de opdrachtgevers staat 'ja', omdat dit cijfer altijd gepubliceerd wordt.",
                 _norm_text(payload, scheme),
+                *response_accounting(
+                    payload, partial(_service_name, scheme), partial(disclosure_min, scheme), ("1.3", "1.4")
+                ),
             ),
         ),
     ]
@@ -642,6 +647,9 @@ def uwv_reintegratie_report(
         tuple(grade_rows),
         "* niet getoond: te weinig respondenten.",
     )
+    rates = response_accounting(
+        payload, partial(_service_name, scheme), partial(disclosure_min, scheme), ("2.2", "2.3")
+    )
     builder = FigureBuilder(payload, "client", questionnaire, scheme, name)
     sections = [
         Section(
@@ -656,9 +664,9 @@ def uwv_reintegratie_report(
         Section(
             "2",
             "Methodologische verantwoording",
-            (accounting, *conclusions)
+            (accounting, *rates, *conclusions)
             if conclusions
-            else (accounting, "De minimale respons-eis is voor elk perceel gehaald."),
+            else (accounting, *rates, "De minimale respons-eis is voor elk perceel gehaald."),
         ),
         Section("3", "Resultaten", (grades, _norm_text(payload, scheme), *builder.all_questions("3"))),
         Section(
@@ -801,7 +809,17 @@ def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Cont
         "reactietermijn (hoor en wederhoor); de tekst wordt in de definitieve rapportage opgenomen."
     )
     sections = [
-        Section("1", "Cijfers per jobcoachperiode", (grade_table, _norm_text(payload, scheme))),
+        Section(
+            "1",
+            "Cijfers per jobcoachperiode",
+            (
+                grade_table,
+                _norm_text(payload, scheme),
+                *response_accounting(
+                    payload, partial(_service_name, scheme), partial(disclosure_min, scheme), ("2", "3")
+                ),
+            ),
+        ),
         Section("2", "Score per vraag", tuple(question_tables)),
         Section("3", "Analyse, conclusies en acties", (analysis,)),
     ]
@@ -914,6 +932,9 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
                 f"Dit rapport presenteert de resultaten van het onderzoek onder medewerkers van {name}. "
                 f"In totaal vulden {format_count(0 if total is None else total.completed)} medewerkers de vragenlijst in "  # noqa: E501
                 f"(respons {format_percentage(None if total is None else total.response_rate)}).",
+                *response_accounting(
+                    payload, partial(_service_name, scheme), partial(disclosure_min, scheme), ("1.1", "1.2")
+                ),
             ),
         ),
         Section(
@@ -991,4 +1012,9 @@ def _reading(mean: float | None) -> str:
 
 def basic_report(payload: ScoresUpdatedPayload, context: Context) -> ReportDocument:
     table = response_table(payload, None, "Tabel 1.1 Respons en gemiddeld rapportcijfer")
-    return _document(payload, context, "basic", "Tevredenheidsonderzoek", [Section("1", "Respons", (table,))])
+    rates = response_accounting(
+        payload, partial(_service_name, None), partial(disclosure_min, None), ("1.2", "1.3")
+    )
+    return _document(
+        payload, context, "basic", "Tevredenheidsonderzoek", [Section("1", "Respons", (table, *rates))]
+    )

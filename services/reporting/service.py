@@ -21,6 +21,8 @@ from shared.apikeys import ProviderKeys
 from shared.db import Connection
 from shared.events import (
     Event,
+    FieldworkClosed,
+    FieldworkClosedPayload,
     ReportPublished,
     ReportPublishedPayload,
     ScoresUpdated,
@@ -39,11 +41,15 @@ async def publish_reports(
     """``scores.updated``: report each provider's newest snapshot, unless a newer one is stored.
 
     Before fieldwork closes the report is a live interim report (tussenstand), rewritten each
-    time. After it closed, a late snapshot schedules the kept draft or final to be regenerated
-    once, ``debounce_seconds`` later (the lifecycle loop does it), so a burst of late answers
-    gives one new version, not one per answer.
+    time. After it closed there is no interim report any more: a late snapshot (a withdrawal, a
+    late disposition) schedules the kept draft to be regenerated once, ``debounce_seconds``
+    later (the lifecycle loop does it), so a burst gives one new version, not one per change;
+    a provider whose first scores come after closing gets its draft. A final report is final:
+    later snapshots of it are not kept (docs/fieldwork.md).
     """
     updates = [e for e in events if isinstance(e, ScoresUpdated)]
+    final = await store.final_reports(conn, [(e.payload.study_id, e.payload.provider_id) for e in updates])
+    updates = [e for e in updates if (e.payload.study_id, e.payload.provider_id) not in final]
     newer = await store.keep_newer_snapshots(conn, newest_per_provider(snapshot(e.payload) for e in updates))
     if not newer:
         return
@@ -51,8 +57,13 @@ async def publish_reports(
     kept = [payloads[(s.study_id, s.provider_id, s.as_of)] for s in newer]
     await store.keep_payloads(conn, [(p.study_id, p.provider_id, p.model_dump_json()) for p in kept])
     await store.schedule_regeneration(conn, [s.key for s in newer], debounce_seconds)
-    versions = await _write_reports(conn, kept, report_dir)
-    await add_to_outbox(conn, store.SCHEMA, _published(newer, versions, updates))
+    closed = await store.closed_studies(conn, [s.study_id for s in newer])
+    await store.start_late_drafts(conn, [s.key for s in newer if s.study_id in closed])
+    live = [s for s in newer if s.study_id not in closed]
+    if not live:
+        return
+    versions = await _write_reports(conn, [p for p in kept if p.study_id not in closed], report_dir)
+    await add_to_outbox(conn, store.SCHEMA, _published(live, versions, updates))
 
 
 async def _write_reports(
@@ -85,8 +96,16 @@ async def close_fieldwork(
     conn: Connection, study_id: str, study_name: str, period: tuple[date, date] | None,
     review_days: float, provider_names: dict[str, str],
 ) -> list[str]:  # fmt: skip
-    """Fieldwork closed: every provider's draft is due now (the loop writes it)."""
-    return await store.close_fieldwork(conn, study_id, study_name, period, review_days, provider_names)
+    """Fieldwork closed: every provider's draft is due now (the loop writes it), and
+    ``reports.fieldwork_closed`` tells the responses service to close the study's links (once:
+    closing again changes nothing)."""
+    closed_at, providers = await store.close_fieldwork(
+        conn, study_id, study_name, period, review_days, provider_names
+    )
+    if closed_at is not None:
+        event = FieldworkClosed(payload=FieldworkClosedPayload(study_id=study_id, closed_at=closed_at))
+        await add_to_outbox(conn, store.SCHEMA, [event])
+    return providers
 
 
 async def produce_due_reports(
@@ -126,6 +145,10 @@ async def produce_due_reports(
     )
     for (folder, doc), pdf in zip(versions, pdfs, strict=True):
         await asyncio.to_thread(documents.write_version, folder, doc, pdf)
+        # The report's address shows the newest kept version (draft, then final) from now on.
+        await store.point_report_at(
+            conn, doc.study_id, doc.provider_id, folder / documents.VERSION_FILES["html"]
+        )
     if events:
         await add_to_outbox(conn, store.SCHEMA, events)
     return len(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,20 +137,21 @@ async def keep_payloads(conn: Connection, payloads: Sequence[tuple[str, str, str
 async def close_fieldwork(
     conn: Connection, study_id: str, study_name: str, period: tuple[Any, Any] | None,
     review_days: float, provider_names: Mapping[str, str],
-) -> list[str]:  # fmt: skip
+) -> tuple[datetime | None, list[str]]:  # fmt: skip
     """Record that fieldwork closed; every provider with a snapshot gets a draft due now.
-    Returns the providers whose draft is due (none when the study was closed before)."""
-    inserted = await conn.fetchval(
+    Returns when it closed and the providers whose draft is due (None and none when the study
+    was closed before)."""
+    closed_at: datetime | None = await conn.fetchval(
         """
         INSERT INTO reporting.studies (study_id, study_name, period_start, period_end, review_days,
                                        provider_names, closed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT DO NOTHING RETURNING true
+        VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT DO NOTHING RETURNING closed_at
         """,
         study_id, study_name, period[0] if period else None, period[1] if period else None,
         round(review_days), dict(provider_names),  # jsonb: the pool's codec encodes it
     )  # fmt: skip
-    if not inserted:
-        return []
+    if closed_at is None:
+        return None, []
     records = await conn.fetch(
         """
         INSERT INTO reporting.lifecycle (study_id, provider_id, status, review_until, regenerate_due_at)
@@ -160,7 +162,62 @@ async def close_fieldwork(
         study_id,
         review_days * 86400,
     )
-    return sorted(r["provider_id"] for r in records)
+    return closed_at, sorted(r["provider_id"] for r in records)
+
+
+async def closed_studies(conn: Connection, study_ids: Sequence[str]) -> set[str]:
+    """Those of ``study_ids`` whose fieldwork closed: no live interim report any more."""
+    records = await conn.fetch(
+        "SELECT study_id FROM reporting.studies WHERE study_id = ANY($1::text[])", sorted(set(study_ids))
+    )
+    return {r["study_id"] for r in records}
+
+
+async def start_late_drafts(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """A provider whose first scores come after its study's fieldwork closed gets its draft now,
+    with the study's response window (there is no interim report after closing)."""
+    rows = sorted(set(keys))
+    await conn.execute(
+        """
+        INSERT INTO reporting.lifecycle (study_id, provider_id, status, review_until, regenerate_due_at)
+        SELECT k.study_id, k.provider_id, 'draft', now() + make_interval(days => st.review_days), now()
+        FROM unnest($1::text[], $2::text[]) AS k (study_id, provider_id)
+        JOIN reporting.studies AS st USING (study_id)
+        ON CONFLICT DO NOTHING
+        """,
+        [k[0] for k in rows],
+        [k[1] for k in rows],
+    )
+
+
+async def final_reports(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of ``keys`` (study, provider) whose report is final: its figures change no more."""
+    rows = sorted(set(keys))
+    records = await conn.fetch(
+        """
+        SELECT l.study_id, l.provider_id FROM reporting.lifecycle AS l
+        JOIN unnest($1::text[], $2::text[]) AS k (study_id, provider_id) USING (study_id, provider_id)
+        WHERE l.status = 'final'
+        """,
+        [k[0] for k in rows],
+        [k[1] for k in rows],
+    )
+    return {(r["study_id"], r["provider_id"]) for r in records}
+
+
+async def point_report_at(conn: Connection, study_id: str, provider_id: str, path: Path) -> None:
+    """The report's address shows this file from now on (a kept draft or final version)."""
+    await conn.execute(
+        """
+        INSERT INTO reporting.reports (study_id, provider_id, version, path, written_at)
+        VALUES ($1, $2, 0, $3, clock_timestamp())
+        ON CONFLICT (study_id, provider_id) DO UPDATE
+        SET path = EXCLUDED.path, written_at = EXCLUDED.written_at
+        """,
+        study_id,
+        provider_id,
+        str(path),
+    )
 
 
 async def schedule_regeneration(
@@ -174,7 +231,7 @@ async def schedule_regeneration(
         UPDATE reporting.lifecycle AS l
         SET regenerate_due_at = coalesce(l.regenerate_due_at, now() + make_interval(secs => $3))
         FROM unnest($1::text[], $2::text[]) AS k (study_id, provider_id)
-        WHERE l.study_id = k.study_id AND l.provider_id = k.provider_id
+        WHERE l.study_id = k.study_id AND l.provider_id = k.provider_id AND l.status = 'draft'
         """,
         [k[0] for k in rows],
         [k[1] for k in rows],

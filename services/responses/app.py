@@ -17,6 +17,7 @@ log = get_logger(__name__)
 def wire(ctx: ServiceContext) -> list[Loop]:
     ctx.publishes(ResponseSubmitted, ResponseWithdrawn)
     ctx.consume(Topics.INVITATIONS_ISSUED, service.record_invitations)
+    ctx.consume(Topics.REPORTS_FIELDWORK_CLOSED, service.record_closed_studies)
 
     async def publish_missing_audio() -> None:
         """Speak the questionnaires whose current version has no audio yet (once, at start)."""

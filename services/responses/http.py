@@ -36,7 +36,7 @@ from services.responses.domain import (
     is_chosen,
     read_aloud_text,
 )
-from services.responses.service import PageView, ShowPage, Submitted, Unavailable
+from services.responses.service import FieldworkOver, PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.questionnaires import (
@@ -179,6 +179,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.get("/q/{token}", response_class=HTMLResponse, include_in_schema=False)
     async def show_questionnaire(token: str) -> HTMLResponse:
         opened = await service.open_invitation(ctx.pool, token)
+        if opened is not None and opened.state == "closed":
+            return _page("closed.html", status.HTTP_410_GONE)
         if opened is None or opened.state == "answered":
             # Unknown, used, expired and withdrawn links get one and the same neutral page.
             return _page("unavailable.html")
@@ -191,6 +193,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         outcome = await service.post_form(ctx.pool, token, form, secret, audio)
         if isinstance(outcome, Unavailable):
             return _page("unavailable.html", status_code=outcome.status)
+        if isinstance(outcome, FieldworkOver):
+            return _page("closed.html", status.HTTP_410_GONE)
         if isinstance(outcome, Submitted):
             if outcome.stored:
                 ctx.relay.wake()
@@ -254,7 +258,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     async def submit_interview(body: Interview) -> JSONResponse:
         """A completed interview. 201 stored; 200 already answered (a no-op); 422 per-question errors;
         403 an invitation the callcentre may not phone (no phone option); 404 unknown invitation;
-        409 withdrawn."""
+        409 withdrawn; 410 the study's fieldwork closed (not counted)."""
         outcome = await service.submit_interview(
             ctx.pool, body.invitation_id, body.interviewer_id, body.answers
         )
@@ -271,6 +275,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         if outcome.status == "invalid":
             content["errors"] = _problems_json(outcome.errors)
             return JSONResponse(content, status_code=422)
+        if outcome.fieldwork_closed_at is not None:
+            content["problem_nl"], content["problem_en"] = service.fieldwork_closed_text(
+                outcome.fieldwork_closed_at
+            )
+            return JSONResponse(content, status_code=410)
         codes = {"unknown_invitation": 404, "not_to_be_phoned": 403}
         return JSONResponse(content, status_code=codes.get(outcome.status, 409))
 

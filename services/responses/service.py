@@ -36,6 +36,7 @@ from shared.db import Connection
 from shared.events import (
     AnswerValue,
     Event,
+    FieldworkClosed,
     InvitationIssued,
     ResponseSubmitted,
     ResponseSubmittedPayload,
@@ -70,6 +71,12 @@ async def record_invitations(conn: Connection, events: list[Event]) -> None:
     await store.add_invitations(conn, [e for e in events if isinstance(e, InvitationIssued)])
 
 
+async def record_closed_studies(conn: Connection, events: list[Event]) -> None:
+    """``reports.fieldwork_closed``: from now on the study's links are closed and late paper or
+    phone answers are refused (docs/fieldwork.md)."""
+    await store.close_studies(conn, [e for e in events if isinstance(e, FieldworkClosed)])
+
+
 # --- the web questionnaire -----------------------------------------------------------
 
 
@@ -83,7 +90,7 @@ async def token_for_letter_code(pool: asyncpg.Pool, code: str, secret: bytes) ->
     return None if invitation_id is None else invitation_token(secret, invitation_id)
 
 
-LinkState = Literal["open", "answered"]
+LinkState = Literal["open", "answered", "closed"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ def _opened(row: asyncpg.Record | None, hashed: str, now: datetime) -> OpenInvit
     if row is None or row["withdrawn_at"] is not None or not link_open(row["issued_at"], now):
         return None
     state: LinkState = "answered" if row["response_id"] is not None else "open"
+    if row["fieldwork_closed_at"] is not None:
+        state = "closed"
     return OpenInvitation(row, questionnaire_for(row["questionnaire_id"]), hashed, state)
 
 
@@ -193,6 +202,11 @@ class Unavailable:
 
 
 @dataclass(frozen=True)
+class FieldworkOver:
+    """The study's fieldwork closed: the link takes no answers any more (410, a page that says so)."""
+
+
+@dataclass(frozen=True)
 class ShowPage:
     """Show this page again, with its errors (status 422)."""
 
@@ -212,7 +226,7 @@ class Submitted:
     stored: bool
 
 
-PostOutcome = Unavailable | ShowPage | NextPage | Submitted
+PostOutcome = Unavailable | FieldworkOver | ShowPage | NextPage | Submitted
 
 
 def _page_field(form: Mapping[str, FormValue], pages: Paging) -> int | Literal["bad"] | None:
@@ -238,6 +252,8 @@ async def post_form(
         opened = _opened(await store.invitation_by_token_hash(conn, hashed), hashed, utc_now())
         if opened is None:
             return Unavailable()
+        if opened.state == "closed":
+            return FieldworkOver()
         csrf = form.get("csrf")
         if not isinstance(csrf, str) or not csrf_valid(secret, hashed, csrf):
             return Unavailable(403)
@@ -255,6 +271,10 @@ async def post_form(
             stored = opened.invitation_id in await _insert_responses(conn, [final])
             if stored:
                 log.debug("response_stored", response_id=str(final.event.payload.response_id), mode="web")
+            else:  # answered elsewhere, withdrawn, or fieldwork closed a moment ago
+                again = _opened(await store.invitation_by_token_hash(conn, hashed), hashed, utc_now())
+                if again is not None and again.state == "closed" and again.invitation["response_id"] is None:
+                    return FieldworkOver()
             return Submitted(stored)
         await store.save_draft(conn, opened.invitation_id, step.answers, step.page or 0)
     if step.errors:
@@ -296,7 +316,13 @@ def _submitted_event(
 # --- callcentre interviews -----------------------------------------------------------
 
 InterviewStatus = Literal[
-    "stored", "already_answered", "withdrawn", "unknown_invitation", "invalid", "not_to_be_phoned"
+    "stored",
+    "already_answered",
+    "withdrawn",
+    "fieldwork_closed",
+    "unknown_invitation",
+    "invalid",
+    "not_to_be_phoned",
 ]
 
 
@@ -307,6 +333,7 @@ class InterviewOutcome:
     usable: bool | None = None
     answered_mode: str | None = None  # for already_answered: how the first response came in
     errors: dict[str, str] = field(default_factory=dict)
+    fieldwork_closed_at: datetime | None = None  # for fieldwork_closed: when it closed
 
 
 async def invitation_status(pool: asyncpg.Pool, invitation_id: uuid.UUID) -> dict[str, object] | None:
@@ -316,11 +343,8 @@ async def invitation_status(pool: asyncpg.Pool, invitation_id: uuid.UUID) -> dic
     if row is None:
         return None
     questionnaire = questionnaire_for(row["questionnaire_id"])
-    status = (
-        "withdrawn"
-        if row["withdrawn_at"] is not None
-        else ("already_answered" if row["response_id"] is not None else "open")
-    )
+    closed = _closed_outcome(row)
+    status = "open" if closed is None else closed.status
     return {
         "invitation_id": str(invitation_id),
         "status": status,
@@ -365,7 +389,18 @@ def _closed_outcome(row: asyncpg.Record) -> InterviewOutcome | None:
         return InterviewOutcome("withdrawn")
     if row["response_id"] is not None:
         return InterviewOutcome("already_answered", row["response_id"], answered_mode=row["answered_mode"])
+    if row["fieldwork_closed_at"] is not None:
+        return InterviewOutcome("fieldwork_closed", fieldwork_closed_at=row["fieldwork_closed_at"])
     return None
+
+
+def fieldwork_closed_text(closed_at: datetime) -> tuple[str, str]:
+    """Why a late answer is refused, in Dutch and English (the date in UTC)."""
+    day = closed_at.date().isoformat()
+    return (
+        f"Het veldwerk van dit onderzoek is gesloten op {day}; late antwoorden tellen niet mee.",
+        f"Fieldwork of this study closed on {day}; late answers do not count.",
+    )
 
 
 # --- paper ---------------------------------------------------------------------------
@@ -417,6 +452,12 @@ async def import_paper(pool: asyncpg.Pool, data: bytes) -> PaperReport:
                     "Deze persoon heeft zijn antwoorden ingetrokken; het formulier wordt niet verwerkt.",
                     "This person withdrew their answers; the form is not processed.",
                 )
+            )
+            continue
+        if invitation["fieldwork_closed_at"] is not None and invitation["response_id"] is None:
+            report.rows_rejected += 1
+            report.problems.append(
+                Problem(row.row, _ref_column(row), *fieldwork_closed_text(invitation["fieldwork_closed_at"]))
             )
             continue
         if invitation["response_id"] is not None or invitation["invitation_id"] in seen:

@@ -11,6 +11,7 @@ import asyncpg
 from shared.db import Connection
 from shared.events import (
     AnswerValue,
+    FieldworkClosed,
     InvitationIssued,
     ResponseSubmitted,
     ResponseWithdrawn,
@@ -56,11 +57,23 @@ async def invitation_id_by_letter_code_hash(conn: Connection, code_hash: str) ->
 _INVITATION = (
     "SELECT i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type,"
     " i.questionnaire_id, i.issued_at, i.withdrawn_at, i.short_code, i.provider_name, i.phone_allowed,"
-    " r.response_id, r.mode AS answered_mode, d.answers AS draft_answers, d.page AS draft_page"
+    " r.response_id, r.mode AS answered_mode, d.answers AS draft_answers, d.page AS draft_page,"
+    " c.closed_at AS fieldwork_closed_at"
     " FROM responses.invitations i"
     " LEFT JOIN responses.responses r USING (invitation_id)"
     " LEFT JOIN responses.drafts d USING (invitation_id)"
+    " LEFT JOIN responses.closed_studies c ON c.study_id = i.study_id"
 )
+
+
+async def close_studies(conn: Connection, events: Sequence[FieldworkClosed]) -> None:
+    """Remember that these studies' fieldwork closed (the first closing moment stays)."""
+    await conn.execute(
+        "INSERT INTO responses.closed_studies (study_id, closed_at)"
+        " SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (study_id) DO NOTHING",
+        [e.payload.study_id for e in events],
+        [e.payload.closed_at for e in events],
+    )
 
 
 async def invitation_by_token_hash(conn: Connection, token_hash: str) -> asyncpg.Record | None:
@@ -114,9 +127,10 @@ async def insert_responses(conn: Connection, finals: Sequence[Final]) -> set[uui
     """Store final responses, their events and the end of their partial saves in ONE statement;
     returns the invitations that took a response.
 
-    The first final response per invitation wins: an answered invitation (any mode) or a
-    withdrawn one takes nothing. The invitation row is share-locked, so a withdrawal running
-    at the same moment waits for this statement, or this one sees the withdrawal.
+    The first final response per invitation wins: an answered invitation (any mode), a
+    withdrawn one or one of a study whose fieldwork closed takes nothing. The invitation row
+    is share-locked, so a withdrawal running at the same moment waits for this statement, or
+    this one sees the withdrawal.
     One statement is one implicit transaction and one round trip (the web's hot path): the
     outbox rows are those ``shared.outbox.add_to_outbox`` writes, for the responses stored only.
     """
@@ -126,7 +140,8 @@ async def insert_responses(conn: Connection, finals: Sequence[Final]) -> set[uui
     events = [f.event for f in finals]
     rows = await conn.fetch(
         "WITH open AS (SELECT invitation_id FROM responses.invitations"
-        "  WHERE invitation_id = ANY($2::uuid[]) AND withdrawn_at IS NULL FOR SHARE),"
+        "  WHERE invitation_id = ANY($2::uuid[]) AND withdrawn_at IS NULL"
+        "  AND study_id NOT IN (SELECT study_id FROM responses.closed_studies) FOR SHARE),"
         " stored AS (INSERT INTO responses.responses (response_id, invitation_id, questionnaire_id,"
         "  questionnaire_version, mode, answers, usable, submitted_at, interviewer_id, event_id)"
         "  SELECT u.* FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::jsonb[],"

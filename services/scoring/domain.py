@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from services.scoring.figures import (
+    DEFAULT_ELIGIBILITY,
     Dispositions,
     GradeSummary,
     aapor_rates,
@@ -40,6 +41,7 @@ from services.scoring.figures import (
     response_rate,
     std_dev,
     whole_percentages,
+    wilson_interval,
 )
 from shared.events import AaporCode, AnswerValue, RespondentType, ScoresUpdatedPayload
 from shared.questionnaires import (
@@ -616,10 +618,18 @@ def promoter_figures(tally: UnitTally) -> Tree:
     }
 
 
-def disposition_figures(tally: UnitTally) -> Tree:
+def eligibility(scheme: Scheme | None) -> tuple[float, str]:
+    """AAPOR's e and where it comes from: the scheme's setting, or the documented default."""
+    if scheme is None or scheme.aapor_eligibility is None:
+        return DEFAULT_ELIGIBILITY, "default"
+    return scheme.aapor_eligibility, "scheme"
+
+
+def disposition_figures(tally: UnitTally, scheme: Scheme | None = None) -> Tree:
     """DispositionFigures: complete = usable, partial = submitted but not usable; refusal,
     non-contact, other and unknown eligibility: the final dispositions of the approached
-    invitations without a counted questionnaire (:func:`final_disposition`)."""
+    invitations without a counted questionnaire (:func:`final_disposition`); every AAPOR rate
+    with the scheme's e."""
     dispositions = Dispositions(
         complete=tally.usable,
         partial=tally.partial,
@@ -629,7 +639,8 @@ def disposition_figures(tally: UnitTally) -> Tree:
         unknown_household=tally.unknown_household,
         unknown_other=tally.unknown_other,
     )
-    rates = aapor_rates(dispositions)
+    e, source = eligibility(scheme)
+    rates = aapor_rates(dispositions, e)
     return {
         "complete": dispositions.complete,
         "partial": dispositions.partial,
@@ -638,9 +649,9 @@ def disposition_figures(tally: UnitTally) -> Tree:
         "other": dispositions.other,
         "unknown_household": dispositions.unknown_household,
         "unknown_other": dispositions.unknown_other,
-        "rr1": rates.rr1,
-        "rr2": rates.rr2,
-        "coop1": rates.coop1,
+        **vars(rates),
+        "e": e,
+        "e_source": source,
     }
 
 
@@ -679,6 +690,7 @@ def unit_figures(
         "completed": tally.usable,
         "partial": tally.partial,
         "response_rate": response_rate(tally.usable, tally.net_sample),
+        "response_rate_ci95": wilson_interval(tally.usable, tally.net_sample),
         "grade": grade_figures(
             tally.grade_summary(failing_below(scheme)),
             DEFAULT_FAILING_VALUE if scheme is None else scheme.norms.corrected_mean_failing_value,
@@ -686,7 +698,7 @@ def unit_figures(
         "promoter": promoter_figures(tally),
         "satisfaction": satisfaction_shares(tables),
         "questions": tables,
-        "dispositions": disposition_figures(tally),
+        "dispositions": disposition_figures(tally, scheme),
         "published": None if benchmark else is_published(scheme, respondent_type, tally),
         "disclosable": True if benchmark else is_disclosable(scheme, respondent_type, tally),
     }

@@ -201,24 +201,94 @@ class Dispositions:
     unknown_other: int = 0  # UO
 
 
+# AAPOR's e: the estimated proportion of the unknown-eligibility cases (UH, UO) that are eligible.
+# Default: the proportion eligible among the cases whose eligibility is known. Every case here
+# comes from a provider's list of ended services and no disposition records "not eligible"
+# (AAPOR 4.x), so that proportion is 1 and RR3 = RR1, RR4 = RR2 unless a scheme sets e.
+DEFAULT_ELIGIBILITY = 1.0
+# The standard normal quantile of 97.5%: two-sided 95% intervals.
+Z_95 = 1.959963984540054
+
+
 @dataclass(frozen=True)
 class AaporRates:
-    rr1: float | None
-    rr2: float | None
-    coop1: float | None
+    """Every outcome rate of the AAPOR Standard Definitions (None when its denominator is 0)."""
+
+    rr1: float | None = None
+    rr2: float | None = None
+    rr3: float | None = None
+    rr4: float | None = None
+    rr5: float | None = None
+    rr6: float | None = None
+    coop1: float | None = None
+    coop2: float | None = None
+    coop3: float | None = None
+    coop4: float | None = None
+    ref1: float | None = None
+    ref2: float | None = None
+    ref3: float | None = None
+    con1: float | None = None
+    con2: float | None = None
+    con3: float | None = None
 
 
-def aapor_rates(d: Dispositions) -> AaporRates:
-    """RR1 = I / ((I+P) + (R+NC+O) + (UH+UO)); RR2 = (I+P) / same; COOP1 = I / ((I+P) + R + O)."""
-    denominator = (
-        d.complete + d.partial + d.refusal + d.non_contact + d.other + d.unknown_household + d.unknown_other
-    )
-    cooperating = d.complete + d.partial + d.refusal + d.other
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def aapor_rates(d: Dispositions, e: float = DEFAULT_ELIGIBILITY) -> AaporRates:
+    """The AAPOR response (RR), cooperation (COOP), refusal (REF) and contact (CON) rates.
+
+    With I complete, P partial, R refusal, NC non-contact, O other, U = UH + UO unknown
+    eligibility and e the estimated eligible share of U (0 ≤ e ≤ 1):
+    all = (I+P) + (R+NC+O) + U; estimated = (I+P) + (R+NC+O) + e·U; known = (I+P) + (R+NC+O).
+    RR1, RR3, RR5 = I / all, estimated, known; RR2, RR4, RR6 = (I+P) / the same.
+    COOP1 = I / ((I+P)+R+O); COOP2 = (I+P) / ((I+P)+R+O); COOP3 = I / ((I+P)+R);
+    COOP4 = (I+P) / ((I+P)+R). REF1–3 = R / all, estimated, known.
+    CON1–3 = ((I+P)+R+O) / all, estimated, known.
+    """
+    if not 0 <= e <= 1:
+        raise ValueError(f"e must lie between 0 and 1, not {e}")
+    interviews = d.complete + d.partial
+    known = interviews + d.refusal + d.non_contact + d.other
+    unknown = d.unknown_household + d.unknown_other
+    everyone, estimated = known + unknown, known + e * unknown
+    contacted = interviews + d.refusal + d.other
     return AaporRates(
-        rr1=d.complete / denominator if denominator else None,
-        rr2=(d.complete + d.partial) / denominator if denominator else None,
-        coop1=d.complete / cooperating if cooperating else None,
+        rr1=_ratio(d.complete, everyone),
+        rr2=_ratio(interviews, everyone),
+        rr3=_ratio(d.complete, estimated),
+        rr4=_ratio(interviews, estimated),
+        rr5=_ratio(d.complete, known),
+        rr6=_ratio(interviews, known),
+        coop1=_ratio(d.complete, contacted),
+        coop2=_ratio(interviews, contacted),
+        coop3=_ratio(d.complete, interviews + d.refusal),
+        coop4=_ratio(interviews, interviews + d.refusal),
+        ref1=_ratio(d.refusal, everyone),
+        ref2=_ratio(d.refusal, estimated),
+        ref3=_ratio(d.refusal, known),
+        con1=_ratio(contacted, everyone),
+        con2=_ratio(contacted, estimated),
+        con3=_ratio(contacted, known),
     )
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (95% with the default z): unlike p ± z·se it stays
+    within [0, 1] and is not empty at 0 or n successes. None without trials or when
+    ``successes`` is not between 0 and ``trials``."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        return None
+    p = successes / trials
+    z2 = z * z
+    scale = 1 + z2 / trials
+    centre = (p + z2 / (2 * trials)) / scale
+    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / scale
+    # At 0 or n successes one end is exactly 0 or 1; rounding must not move it past p.
+    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
+    high = 1.0 if successes == trials else max(p, min(1.0, centre + half))
+    return (low, high)
 
 
 # --- comparison with the benchmark -------------------------------------------------------

@@ -389,7 +389,9 @@ def test_the_same_email_for_another_service_is_no_duplicate() -> None:
 
 
 def test_an_email_and_service_delivered_last_month_is_a_duplicate() -> None:
-    check = check_delivery(HEADER + "B7,Anna,a@example.nl,3\n", known_email_services={("a@example.nl", "3")})
+    check = check_delivery(
+        HEADER + "B7,Anna,a@example.nl,3\n", known_email_services={("a@example.nl", "3", "")}
+    )
     assert check.rejected[0].outcome == "duplicate"
 
 
@@ -400,7 +402,7 @@ def test_a_row_that_repeats_a_rejected_row_is_judged_on_its_own() -> None:
 
 def test_delivery_keys_are_the_references_and_email_service_pairs_to_look_up() -> None:
     refs, pairs = delivery_keys(read_delivery(HEADER + "A1,Anna,A@x.nl,3\nA2,Bram,,7\n"))
-    assert (refs, pairs) == ({"A1", "A2"}, {("a@x.nl", "3")})
+    assert (refs, pairs) == ({("A1", ""), ("A2", "")}, {("a@x.nl", "3", "")})
 
 
 # --- BSN values ------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_a_duplicate_within_one_delivery_is_reported() -> None:
 
 
 def test_a_contact_delivered_last_month_is_a_duplicate() -> None:
-    check = check_delivery(HEADER + "A1,Anna,a@example.nl,3\n", known_client_refs=frozenset({"A1"}))
+    check = check_delivery(HEADER + "A1,Anna,a@example.nl,3\n", known_client_refs=frozenset({("A1", "")}))
     assert check.contacts == []
 
 

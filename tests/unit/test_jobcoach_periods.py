@@ -3,13 +3,25 @@ pairing of the werknemer's and the werkgever's grade per period."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from services.invitations.domain import Enrolment, Study, check_delivery, jobcoach_period_key
+from services.invitations.domain import (
+    Enrolment,
+    Study,
+    check_delivery,
+    delivery_keys,
+    jobcoach_period_key,
+    read_delivery,
+)
+from services.invitations.emails import EmailFields, period_sentence, render
+from services.invitations.letters import Letter, letter_html
 from services.invitations.service import intake_rules
 from services.scoring.domain import KeptResponse, PeriodFact, UnitKey, pair_periods, period_facts_of
 from shared.events import InvitationIssuedPayload, PeriodGrades, RespondentType, ScoresUpdatedPayload
+from shared.settings import Settings
 from tests.seeds import jobcoach_answers
 from tevreden.sample_reports import study_payloads
 
@@ -32,6 +44,82 @@ def fact(period: str, side: str, grade: float | None, minutes: int) -> PeriodFac
 
 
 # --- intake ----------------------------------------------------------------------------------------
+
+# Seed 001: werknemer A at two employers, werknemer B twice at one, each form after its period.
+TWO_PERIODS = (
+    HEADER
+    + "WA,a@x.nl,werknemer,,JC-1\nG1,g1@x.nl,werkgever,Bakkerij,JC-1\n"
+    + "WA,a@x.nl,werknemer,,JC-2\nG2,g2@x.nl,werkgever,Garage,JC-2\n"
+    + "WB,b@x.nl,werknemer,,JC-3\nG1,g1@x.nl,werkgever,Bakkerij,JC-3\n"
+    + "WB,b@x.nl,werknemer,,JC-4\nG1,g1@x.nl,werkgever,Bakkerij,JC-4\n"
+)
+
+
+def test_a_person_with_two_jobcoach_periods_is_delivered_once_per_period() -> None:
+    check = check_delivery(TWO_PERIODS, rules=JOBCOACH)
+    assert check.problems == []
+    werknemers = [c for c in check.contacts if c.respondent_type == "werknemer"]
+    assert [(c.client_ref, c.jobcoach_period) for c in werknemers] == [
+        ("WA", "JC-1"), ("WA", "JC-2"), ("WB", "JC-3"), ("WB", "JC-4"),
+    ]  # fmt: skip
+
+
+def test_the_same_person_twice_in_one_period_is_a_duplicate_of_that_period() -> None:
+    check = check_delivery(HEADER + "WA,a@x.nl,werknemer,,JC-1\nWA,a@x.nl,werknemer,,JC-1\n", rules=JOBCOACH)
+    assert [(p.row, p.kind) for p in check.problems if p.column == "email"] == [(3, "duplicate")]
+    assert "jobcoach period" in check.problems[0].problem_en
+
+
+def test_a_period_delivered_last_month_is_a_duplicate_but_a_new_period_of_the_same_person_is_not() -> None:
+    check = check_delivery(
+        HEADER + "WA,a@x.nl,werknemer,,JC-1\nWA,a@x.nl,werknemer,,JC-2\n",
+        rules=JOBCOACH,
+        known_client_refs={("WA", "JC-1")},
+        known_email_services={("a@x.nl", "all", "JC-1")},
+    )
+    assert [c.jobcoach_period for c in check.contacts] == ["JC-2"]
+    assert {p.kind for p in check.problems} == {"duplicate"}
+
+
+def test_the_delivery_keys_carry_the_period() -> None:
+    refs, emails = delivery_keys(read_delivery(TWO_PERIODS), JOBCOACH)
+    assert ("WA", "JC-2") in refs and ("g1@x.nl", "all", "JC-4") in emails
+
+
+def test_the_werknemers_email_names_the_employer_and_the_period() -> None:
+    sentence = period_sentence("werknemer", "JC-2", date(2026, 3, 12), "Garage Jansen")
+    assert sentence.startswith(
+        "Dit formulier gaat over uw jobcoachperiode bij Garage Jansen (kenmerk JC-2, afgerond op 12-03-2026)."
+    )
+    assert "voor elke periode een eigen uitnodiging" in sentence
+
+
+def test_the_werkgevers_email_names_the_period() -> None:
+    sentence = period_sentence("werkgever", "JC-4", None)
+    assert sentence.startswith("Dit formulier gaat over de jobcoachperiode met kenmerk JC-4.")
+
+
+def test_without_a_period_the_email_says_nothing_about_one() -> None:
+    assert period_sentence("werknemer", "", date(2026, 3, 12)) == ""
+    assert period_sentence("client", "JC-1", None) == ""
+
+
+def test_the_period_sentence_stands_in_both_parts_of_the_email() -> None:
+    fields = EmailFields(
+        "a@x.nl",
+        "Anna",
+        "Jobcoach Noord",
+        "https://q/x",
+        "https://o/x",
+        "<m@x>",
+        minutes=5,
+        reply_by=date(2026, 12, 18),
+        period="Over JC-2 & co.",
+    )
+    raw = render("werknemer", False, fields, sender="s@x.nl", date="d", bureau=Settings().bureau)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    text, page = (part.get_content() for part in message.walk() if not part.is_multipart())  # type: ignore[attr-defined]
+    assert "Over JC-2 & co." in text and "Over JC-2 &amp; co." in page
 
 
 def test_the_werknemer_and_werkgever_of_one_period_carry_its_reference() -> None:
@@ -194,3 +282,11 @@ def test_the_demo_jobcoach_periods_add_up_to_each_sides_behaald_cijfer() -> None
             side = [getattr(p, unit.respondent_type) for p in payload.periods]
             grades = [g for g in side if g is not None]
             assert (sum(grades), len(grades)) == (unit.grade.grade_sum, unit.grade.n)
+
+
+def test_a_werknemers_letter_says_which_period_it_is_about() -> None:
+    sentence = period_sentence("werknemer", "JC-2", date(2026, 3, 12), "Garage & Zn")
+    letter = Letter("l1", False, False, "Anna", "Kerkstraat", "1", "1234 AB", "Zwolle", "Jobcoach Noord",
+                    "http://x/q/abc", "ABCDE-FGHJK", "ABCDEFGHJK", "tevreden.example/code", 5,
+                    date(2026, 12, 4), date(2026, 12, 18), Settings().bureau, sentence)  # fmt: skip
+    assert "uw jobcoachperiode bij Garage &amp; Zn (kenmerk JC-2" in letter_html([letter])
