@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ServiceName = Literal["invitations", "responses", "scoring", "reporting"]
+ServiceName = Literal["invitations", "responses", "scoring", "reporting", "portal"]
 
 # Default HTTP port per service, so four processes on one machine do not collide.
 DEFAULT_HTTP_PORTS: dict[str, int] = {
@@ -17,6 +17,7 @@ DEFAULT_HTTP_PORTS: dict[str, int] = {
     "responses": 8002,
     "scoring": 8003,
     "reporting": 8004,
+    "portal": 8005,
 }
 
 
@@ -96,6 +97,23 @@ class Settings(BaseSettings):
     # Where each service answers (the scoring ops page reads their /metrics), as JSON:
     # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
     service_urls: dict[str, str] = Field(default_factory=dict)
+    # The portal (services/portal): the people's front door. It signs "on behalf of" assertions
+    # with this secret and the services verify them (shared/onbehalf.py); empty: no assertion is
+    # accepted anywhere and the portal does not start.
+    portal_assertion_secret: SecretStr = SecretStr("")
+    # Signs the portal's session cookie, CSRF tokens and flash messages.
+    portal_session_secret: SecretStr = SecretStr("portal-change-me")
+    # Where people reach the portal (sign-in links point here; https makes the cookie Secure).
+    portal_public_url: str = "http://127.0.0.1:8005"
+    portal_session_hours: float = Field(default=12.0, gt=0)
+    # A sign-in link asked for on the sign-in page lasts minutes; an invitation's link days.
+    portal_signin_link_minutes: float = Field(default=20.0, gt=0)
+    portal_invite_link_hours: float = Field(default=72.0, gt=0)
+    # Sign-in requests per hour, per email address and per client address.
+    portal_signin_requests_per_hour: int = Field(default=5, ge=1)
+    # Local mode (tevreden up, the demo): the SMTP sink writes every message here and the
+    # bureau reads them in the portal's mailbox page. Unset: no mailbox page.
+    portal_mailbox_dir: Path | None = None
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""

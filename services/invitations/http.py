@@ -23,9 +23,10 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
-from shared.apikeys import key_check, same_key
+from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
+from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
 # A delivery larger than this is refused before it is read (a year of contacts is far smaller).
@@ -119,9 +120,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden invitations: provider API", version="1")
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
-    require_admin = key_check(admin_key)
+    portal_secret = ctx.settings.portal_assertion_secret
+    require_admin = key_or_role(admin_key, portal_secret, "bureau")
 
-    async def current_caller(x_api_key: Annotated[str, Header()] = "") -> Caller:
+    async def current_caller(
+        x_api_key: Annotated[str, Header()] = "", x_on_behalf_of: Annotated[str, Header()] = ""
+    ) -> Caller:
+        """The admin key or a provider's own key; or the portal acting for the bureau or a provider."""
+        assertion = assertion_of(x_on_behalf_of, portal_secret)
+        if assertion is not None:
+            return Caller(bureau_or_provider(assertion))
         if same_key(x_api_key, admin_key):
             return Caller(None)
         async with ctx.pool.acquire() as conn:
@@ -374,7 +382,12 @@ _OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
-    require_callcentre = key_check(callcentre_key, "Ongeldige sleutel / invalid callcentre key")
+    require_callcentre = key_or_role(
+        callcentre_key,
+        ctx.settings.portal_assertion_secret,
+        "interviewer",
+        "Ongeldige sleutel / invalid callcentre key",
+    )
 
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out_page(token: str) -> str:

@@ -33,7 +33,7 @@ from services.responses.domain import (
     spoken_text,
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
-from shared.apikeys import key_check
+from shared.onbehalf import key_or_role
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -170,8 +170,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
     )
-    require_admin = key_check(settings.admin_api_key.get_secret_value())
-    require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
+    portal_secret = settings.portal_assertion_secret
+    require_admin = key_or_role(settings.admin_api_key.get_secret_value(), portal_secret, "bureau")
+    require_callcentre = key_or_role(
+        settings.callcentre_api_key.get_secret_value(), portal_secret, "interviewer"
+    )
 
     # --- the web questionnaire -------------------------------------------------------
 
