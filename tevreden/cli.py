@@ -25,6 +25,10 @@ class Service(StrEnum):
     portal = "portal"
 
 
+# The services events flow through (the portal neither consumes nor publishes any).
+PIPELINE = [s for s in Service if s is not Service.portal]
+
+
 @app.command()
 def run(service: Annotated[Service, typer.Argument(help="The service to run")]) -> None:
     """Run one service (its consumers, scheduler and HTTP app) until SIGTERM."""
@@ -61,9 +65,7 @@ def asyncapi_yaml() -> str:
 
     settings = get_settings()
     brokers = [
-        importlib.import_module(f"services.{s.value}.app").runtime(settings).describe()
-        for s in Service
-        if s is not Service.portal  # the portal neither consumes nor publishes
+        importlib.import_module(f"services.{s.value}.app").runtime(settings).describe() for s in PIPELINE
     ]
     spec = AsyncAPI(
         *brokers, title="Tevreden events", version="1", description="Topics between the four services"
@@ -241,7 +243,7 @@ def status(
     from tevreden.status import run_status
 
     settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
     try:
         urls |= parse_pairs(url or [], "--url")
     except ValueError as exc:
@@ -284,7 +286,7 @@ def extra_wave(
     from tevreden.status import run_extra_wave
 
     settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
     try:
         urls |= parse_pairs(url or [], "--url")
     except ValueError as exc:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from pathlib import Path
 
+import aiosmtplib
 import pytest
 from playwright.async_api import Browser, Page
 
@@ -22,7 +25,7 @@ from tests.browser import PHONE, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.portal import fresh_email, invite, portal_url, serious_violations, sign_in
-from tevreden.infra import LocalInfra
+from tevreden.infra import LocalInfra, SmtpSink
 from tevreden.portal_admin import invite_and_print
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +39,16 @@ def portal_settings(module_settings: MakeSettings, **overrides: object) -> Servi
 
 
 @pytest.fixture(scope="module")
-async def portal(module_settings: MakeSettings) -> AsyncIterator[ServiceRuntime]:
+def mailbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mailbox")
+
+
+@pytest.fixture(scope="module")
+async def portal(module_settings: MakeSettings, mailbox_dir: Path) -> AsyncIterator[ServiceRuntime]:
     # Many requests from 127.0.0.1 in this module: the rate limit has its own test and portal.
-    runtime = portal_settings(module_settings, portal_signin_requests_per_hour=1000)
+    runtime = portal_settings(
+        module_settings, portal_signin_requests_per_hour=1000, portal_mailbox_dir=mailbox_dir
+    )
     await runtime.start()
     yield runtime
     await runtime.stop()
@@ -249,6 +259,42 @@ async def test_sign_in_requests_beyond_the_hourly_limit_are_refused(
         assert statuses == [200, 200, 429]
         assert "te vaak" in await page.locator("[role=alert]").inner_text()
         await page.close()
+    finally:
+        await runtime.stop()
+
+
+async def test_in_local_mode_the_bureau_reads_what_the_smtp_sink_received_and_opens_its_links(
+    portal: ServiceRuntime, page: Page, mailbox_dir: Path
+) -> None:
+    sink = SmtpSink.start(mailbox_dir=mailbox_dir)
+    try:
+        message = EmailMessage()
+        message["From"], message["To"] = "onderzoek@tevreden.example", "client@example.nl"
+        message["Subject"] = "Uw mening telt"
+        message.set_content(f"Vul de vragenlijst in: {portal_url(portal)}/beheer/logboek\n")
+        await aiosmtplib.send(message, hostname=sink.host, port=sink.port)
+    finally:
+        sink.stop()
+    await sign_in(page, await invite(portal, fresh_email()))
+    await page.get_by_role("link", name="Postvak").first.click()
+    assert await serious_violations(page) == []
+    await page.get_by_role("link", name="Uw mening telt").click()
+    assert await serious_violations(page) == []
+    await shoot(page, "portal-mailbox-message")
+    await page.get_by_role("link", name=f"{portal_url(portal)}/beheer/logboek").click()
+    assert await page.locator("h1").inner_text() == "Logboek"
+
+
+async def test_without_a_mailbox_folder_there_is_no_mailbox_page(
+    module_settings: MakeSettings, page: Page
+) -> None:
+    runtime = portal_settings(module_settings)
+    await runtime.start()
+    try:
+        await sign_in(page, await invite(runtime, fresh_email()))
+        assert await page.get_by_role("link", name="Postvak").count() == 0
+        response = await page.goto(f"{portal_url(runtime)}/beheer/postvak")
+        assert response is not None and response.status == 404
     finally:
         await runtime.stop()
 
