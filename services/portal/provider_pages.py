@@ -25,6 +25,7 @@ from services.portal.web import (
     CheckedForm,
     Portal,
     ProviderUser,
+    SafeId,
     ServiceClient,
     Services,
     audit,
@@ -100,7 +101,7 @@ def router(portal: Portal) -> APIRouter:
         return render(request, "provider/studies.html", studies=found, services=services)
 
     @routes.get(HOME + "/{study_id}", response_class=HTMLResponse)
-    async def study(request: Request, study_id: str, user: ProviderUser, api: Services) -> Response:
+    async def study(request: Request, study_id: SafeId, user: ProviderUser, api: Services) -> Response:
         """One study: the enrolment, the upload form, earlier deliveries, the phone costs."""
         return await study_page(request, api, study_id)
 
@@ -108,7 +109,7 @@ def router(portal: Portal) -> APIRouter:
         request: Request, api: ServiceClient, study_id: str, status_code: int = 200, **context: Any
     ) -> Response:
         provider = _provider(api.user)
-        the_study = await api.get_json("invitations", f"/api/studies/{study_id}")
+        the_study = await _study(api, study_id)
         enrolment, deliveries, costs = await asyncio.gather(
             api.get_json("invitations", f"/api/studies/{study_id}/enrolments/{provider}"),
             api.get_json("invitations", f"/api/studies/{study_id}/deliveries"),
@@ -127,7 +128,7 @@ def router(portal: Portal) -> APIRouter:
 
     @routes.post(HOME + "/{study_id}/aanleveringen", response_class=HTMLResponse)
     async def deliver(
-        request: Request, study_id: str, user: ProviderUser, form: CheckedForm, api: Services
+        request: Request, study_id: SafeId, user: ProviderUser, form: CheckedForm, api: Services
     ) -> Response:
         """Deliver a contact file through the invitations service; its row report at once."""
         upload = form.get("bestand")
@@ -164,7 +165,7 @@ def router(portal: Portal) -> APIRouter:
         return render(
             request,
             "provider/delivery.html",
-            study=await api.get_json("invitations", f"/api/studies/{study_id}"),
+            study=await _study(api, study_id),
             delivery=receipt | {"file_name": upload.filename, "received_at": None},
             just_delivered=True,
             respondents=RESPONDENTS_NL,
@@ -172,20 +173,20 @@ def router(portal: Portal) -> APIRouter:
 
     @routes.get(HOME + "/{study_id}/aanleveringen/{delivery_id}", response_class=HTMLResponse)
     async def delivery(
-        request: Request, study_id: str, delivery_id: uuid.UUID, user: ProviderUser, api: Services
+        request: Request, study_id: SafeId, delivery_id: uuid.UUID, user: ProviderUser, api: Services
     ) -> Response:
         """An earlier delivery's row report and gross → net table."""
-        the_study = await api.get_json("invitations", f"/api/studies/{study_id}")
+        the_study = await _study(api, study_id)
         found = await api.get_json("invitations", f"/api/studies/{study_id}/deliveries/{delivery_id}")
         return render(
             request, "provider/delivery.html", study=the_study, delivery=found, respondents=RESPONDENTS_NL
         )
 
     @routes.get(HOME + "/{study_id}/voortgang", response_class=HTMLResponse)
-    async def progress(request: Request, study_id: str, user: ProviderUser, api: Services) -> Response:
+    async def progress(request: Request, study_id: SafeId, user: ProviderUser, api: Services) -> Response:
         """Fieldwork so far: people approached per status, approaches per service and mode, and
         per respondent type the response, its forecast and the publication requirement."""
-        the_study = await api.get_json("invitations", f"/api/studies/{study_id}")
+        the_study = await _study(api, study_id)
         counts, approaches, status = await asyncio.gather(
             api.get_json("invitations", f"/api/studies/{study_id}/progress"),
             api.get_json("invitations", f"/api/studies/{study_id}/approaches"),
@@ -206,7 +207,7 @@ def router(portal: Portal) -> APIRouter:
         )
 
     @routes.get(HOME + "/{study_id}/rapport", response_class=HTMLResponse)
-    async def report(request: Request, study_id: str, user: ProviderUser, api: Services) -> Response:
+    async def report(request: Request, study_id: SafeId, user: ProviderUser, api: Services) -> Response:
         """The report: the draft with its review deadline and the response form, or the final
         report; every earlier version with its HTML and PDF."""
         return await report_page(request, api, study_id)
@@ -215,7 +216,7 @@ def router(portal: Portal) -> APIRouter:
         request: Request, api: ServiceClient, study_id: str, status_code: int = 200, **context: Any
     ) -> Response:
         provider = _provider(api.user)
-        the_study = await api.get_json("invitations", f"/api/studies/{study_id}")
+        the_study = await _study(api, study_id)
         versions = await api.get_json("reporting", f"/api/reports/{study_id}/{provider}/versions")
         newest = versions[-1] if versions else None
         return render(
@@ -232,7 +233,7 @@ def router(portal: Portal) -> APIRouter:
 
     @routes.post(HOME + "/{study_id}/rapport/reactie", response_class=HTMLResponse)
     async def respond(
-        request: Request, study_id: str, user: ProviderUser, form: CheckedForm, api: Services
+        request: Request, study_id: SafeId, user: ProviderUser, form: CheckedForm, api: Services
     ) -> Response:
         """Hoor en wederhoor: the provider's response to its draft, kept with the report."""
         text = field_text(form, "reactie").strip()
@@ -255,7 +256,7 @@ def router(portal: Portal) -> APIRouter:
 
     @routes.get(HOME + "/{study_id}/rapport/v{version}.{fmt}")
     async def report_file(
-        request: Request, study_id: str, version: int, fmt: str, user: ProviderUser, api: Services
+        request: Request, study_id: SafeId, version: int, fmt: str, user: ProviderUser, api: Services
     ) -> Response:
         """A report version as HTML, PDF, CSV or Excel, fetched as this provider."""
         if fmt not in REPORT_FORMATS:
@@ -281,6 +282,12 @@ _PASSED_HEADERS = {"content-security-policy", "x-content-type-options", "cache-c
 def _provider(user: User) -> str:
     assert user.provider_id is not None  # ProviderUser: a provider user always has one
     return user.provider_id
+
+
+async def _study(api: ServiceClient, study_id: str) -> dict[str, Any]:
+    """The study as this provider sees it: 404 (as if it did not exist) when not enrolled."""
+    found: dict[str, Any] = await api.get_json("invitations", f"/api/studies/{study_id}")
+    return found
 
 
 def _detail(response: Any) -> str:

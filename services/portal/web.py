@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
@@ -36,8 +37,13 @@ from starlette.datastructures import FormData
 from services.portal import store
 from services.portal.domain import Permission, Role, User, csrf_ok, csrf_token, signed, token_hash, unsigned
 from shared import onbehalf
+from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from shared.runtime import ServiceContext
 from shared.settings import Settings
+
+# An id in a page's path (a study, a provider): only these characters reach a service's URL,
+# so a path can never step outside the resource it names; anything else answers 404.
+SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
 
 SESSION_COOKIE = "portal_sessie"
 CSRF_COOKIE = "portal_csrf"

@@ -308,6 +308,8 @@ async def test_another_providers_user_gets_404_for_every_page_of_this_provider(
         assert response is not None and response.status == 404, url
     await page_b.goto(providers.page_url(""))  # B's own study page works, without A's delivery
     assert await page_b.locator("table", has_text="Ontvangen").count() == 0
+    odd = await page_b.goto(f"{providers.portal}/dienstverlener/..%2Fapi")  # no id: no page
+    assert odd is not None and odd.status == 404
     refused = await page_b.request.post(
         providers.page_url("/aanleveringen", providers.only_a),
         multipart={
