@@ -5,6 +5,7 @@ end-to-end tests.
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import sys
@@ -35,11 +36,6 @@ class LocalStack:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
-
-    @property
-    def mailbox_dir(self) -> Path:
-        """Where the SMTP sink writes each message (the portal's mailbox page reads it)."""
-        return self.workdir / "mailbox"
 
     def start_service(self, service: str) -> None:
         env = self.env | {"TEVREDEN_HTTP_PORT": str(self.ports[service])}
@@ -90,10 +86,12 @@ def local_stack(
     workdir = (workdir or Path(tempfile.mkdtemp(prefix="tevreden-stack-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     report_dir = report_dir or workdir / "reports"
-    infra = LocalInfra.start(mailbox_dir=workdir / "mailbox")
+    # The SMTP sink writes each message here too; the portal's mailbox page reads them.
+    mailbox_dir = workdir / "mailbox"
+    infra = LocalInfra.start(mailbox_dir=mailbox_dir)
     ports = {service: _port(service, usual_ports) for service in SERVICES}
     admin_api_key = secrets.token_urlsafe(24)
-    env = _service_env(infra, ports, report_dir, admin_api_key) | _portal_env(ports, workdir)
+    env = _service_env(infra, ports, report_dir, admin_api_key) | _portal_env(ports, mailbox_dir)
     env |= settings or {}
     stack = LocalStack(infra, workdir, report_dir, admin_api_key, ports, env)
     try:
@@ -117,15 +115,13 @@ def _port(service: str, usual: bool) -> int:
     return free_port()
 
 
-def _portal_env(ports: dict[str, int], workdir: Path) -> dict[str, str]:
+def _portal_env(ports: dict[str, int], mailbox_dir: Path) -> dict[str, str]:
     """The portal's settings, and where every service answers (the portal calls them)."""
-    import json
-
     return {
         "TEVREDEN_PORTAL_ASSERTION_SECRET": secrets.token_urlsafe(32),
         "TEVREDEN_PORTAL_SESSION_SECRET": secrets.token_urlsafe(32),
         "TEVREDEN_PORTAL_PUBLIC_URL": f"http://127.0.0.1:{ports['portal']}",
-        "TEVREDEN_PORTAL_MAILBOX_DIR": str(workdir / "mailbox"),
+        "TEVREDEN_PORTAL_MAILBOX_DIR": str(mailbox_dir),
         "TEVREDEN_SERVICE_URLS": json.dumps({s: f"http://127.0.0.1:{p}" for s, p in ports.items()}),
     }
 

@@ -16,7 +16,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.portal import accounts, provider_pages, signin
-from services.portal.web import PageError, Portal, SignInRequiredError, make_templates, not_found, render
+from services.portal.web import (
+    PageError,
+    Portal,
+    SignInRequiredError,
+    make_templates,
+    not_found,
+    optional_user,
+    render,
+)
 from shared.runtime import ServiceContext
 
 HERE = Path(__file__).parent
@@ -48,15 +56,18 @@ def _error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
+        await optional_user(request)  # the navigation of a signed-in user stays on the page
         return render(request, "error.html", exc.status_code, error=exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        await optional_user(request)
         if exc.status_code == 405:
             return render(request, "error.html", 405, error=PageError(405, "Niet toegestaan"))
         return render(request, "error.html", 404, error=not_found())
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        await optional_user(request)
         # A malformed path or query (an id that is no id): as if the thing did not exist.
         return render(request, "error.html", 404, error=not_found())

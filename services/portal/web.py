@@ -132,7 +132,7 @@ def session_token(request: Request) -> str | None:
 
 async def optional_user(request: Request) -> User | None:
     """The signed-in user, or None (pages open to everyone, like the sign-in page)."""
-    if "user" in request.state._state:
+    if getattr(request.state, "user_known", False):
         cached: User | None = request.state.user
         return cached
     token = session_token(request)
@@ -141,6 +141,7 @@ async def optional_user(request: Request) -> User | None:
         async with portal_of(request).ctx.pool.acquire() as conn:
             user = await store.session_user(conn, token_hash(token))
     request.state.user = user
+    request.state.user_known = True
     return user
 
 
