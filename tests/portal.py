@@ -45,3 +45,9 @@ async def serious_violations(page: Page) -> list[str]:
         for v in results.response["violations"]
         if v["impact"] in {"serious", "critical"}
     ]
+
+
+async def fits_the_width(page: Page) -> bool:
+    """The page does not scroll sideways (wide tables scroll inside their own box)."""
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return bool(widths[0] <= widths[1])

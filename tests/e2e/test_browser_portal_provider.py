@@ -27,7 +27,7 @@ from shared.runtime import ServiceRuntime
 from tests.browser import PHONE, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
-from tests.portal import fresh_email, invite, portal_url, serious_violations, sign_in
+from tests.portal import fits_the_width, fresh_email, invite, portal_url, serious_violations, sign_in
 from tevreden.sample_reports import study_payloads
 
 pytestmark = pytest.mark.e2e
@@ -167,6 +167,7 @@ async def test_a_provider_uploads_a_file_with_bad_rows_and_sees_each_row_and_the
     cells = [await c.inner_text() for c in await gross_to_net.locator("td").all()]
     assert cells[2] == "5" and cells[-1] == "3"  # service 3: five rows delivered, three invited
     assert await serious_violations(page) == []
+    assert await fits_the_width(page)
     await shoot(page, "portal-provider-delivery")
 
     await page.goto(providers.page_url(""))
@@ -208,6 +209,7 @@ async def test_a_provider_follows_the_fieldwork_progress(providers: Providers, p
     assert "Netto steekproef\n3" in (await card.inner_text()).replace("\t", "\n")
     assert await page.locator("#benaderd").inner_text() != ""
     assert await serious_violations(page) == []
+    assert await fits_the_width(page)
     await shoot(page, "portal-provider-progress")
 
 

@@ -24,7 +24,7 @@ from shared.runtime import ServiceRuntime
 from tests.browser import PHONE, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
-from tests.portal import fresh_email, invite, portal_url, serious_violations, sign_in
+from tests.portal import fits_the_width, fresh_email, invite, portal_url, serious_violations, sign_in
 from tevreden.infra import LocalInfra, SmtpSink
 from tevreden.portal_admin import invite_and_print
 
@@ -195,6 +195,7 @@ async def test_the_bureau_invites_a_provider_user_who_gets_an_email_and_sees_it_
     await page.get_by_label("Code van de dienstverlener").fill("werkfit")
     await page.get_by_role("button", name="Uitnodigen").click()
     await page.wait_for_selector(f"text={newcomer} is uitgenodigd.")
+    assert await fits_the_width(page)
     await shoot(page, "portal-users")
     assert await eventually(lambda: _async(link_in_mail_to(infra, newcomer)))
 
