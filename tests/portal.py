@@ -1,11 +1,10 @@
 """What the portal's browser tests share: a user with a sign-in link, signing in in a page,
-axe-core's serious and critical violations."""
+whether a page fits the width (axe-core: ``tests.browser.serious_violations``)."""
 
 from __future__ import annotations
 
 import uuid
 
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page
 
 from services.portal import service
@@ -35,16 +34,6 @@ async def sign_in(page: Page, link: str) -> None:
     await page.goto(link)
     await page.get_by_role("button", name="Aanmelden").click()
     await page.wait_for_selector("text=U bent aangemeld.")
-
-
-async def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page, readable."""
-    results = await Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
 
 
 async def fits_the_width(page: Page) -> bool:

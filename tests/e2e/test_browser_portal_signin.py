@@ -21,10 +21,10 @@ from playwright.async_api import Browser, Page
 
 from services.portal import app as portal_app
 from shared.runtime import ServiceRuntime
-from tests.browser import PHONE, shoot
+from tests.browser import PHONE, serious_violations, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
-from tests.portal import fits_the_width, fresh_email, invite, portal_url, serious_violations, sign_in
+from tests.portal import fits_the_width, fresh_email, invite, portal_url, sign_in
 from tevreden.infra import LocalInfra, SmtpSink
 from tevreden.portal_admin import invite_and_print
 
