@@ -210,7 +210,7 @@ class WeakSecretsError(RuntimeError):
 def refuse_weak_secrets(service: str, settings: Settings) -> None:
     """Refuse to start with a default or short secret unless TEVREDEN_ENVIRONMENT=local: a default
     key would let anyone read people's names and phone numbers."""
-    weak = settings.weak_secrets()
+    weak = settings.weak_secrets(service)
     if weak:
         raise WeakSecretsError(
             f"{service} refuses to start: "

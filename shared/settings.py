@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ServiceName = Literal["invitations", "responses", "scoring", "reporting"]
+ServiceName = Literal["invitations", "responses", "scoring", "reporting", "portal"]
 # Where the services run: "local" (tevreden demo, the local stack, the tests) accepts the
 # default secrets below; "production" (the default, so a forgotten setting is safe) refuses them.
 Environment = Literal["local", "production"]
@@ -25,6 +25,7 @@ DEFAULT_HTTP_PORTS: dict[str, int] = {
     "responses": 8002,
     "scoring": 8003,
     "reporting": 8004,
+    "portal": 8005,
 }
 
 
@@ -124,6 +125,24 @@ class Settings(BaseSettings):
     # Where each service answers (the scoring ops page reads their /metrics), as JSON:
     # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
     service_urls: dict[str, str] = Field(default_factory=dict)
+    # The portal (services/portal): the people's front door. It signs "on behalf of" assertions
+    # with this secret and the services verify them (shared/onbehalf.py); empty: no assertion is
+    # accepted anywhere and the portal does not start.
+    portal_assertion_secret: SecretStr = SecretStr("")
+    # Signs the portal's session cookie, CSRF tokens and flash messages.
+    portal_session_secret: SecretStr = SecretStr("portal-change-me")
+    # Where people reach the portal (sign-in links point here; https makes the cookie Secure).
+    portal_public_url: str = "http://127.0.0.1:8005"
+    portal_session_hours: float = Field(default=12.0, gt=0)
+    # A sign-in link asked for on the sign-in page lasts minutes; an invitation's link days.
+    portal_signin_link_minutes: float = Field(default=20.0, gt=0)
+    portal_invite_link_hours: float = Field(default=72.0, gt=0)
+    # Sign-in requests per hour, per email address and per client address.
+    portal_signin_requests_per_hour: int = Field(default=5, ge=1)
+    # Local mode (tevreden up, the demo): the SMTP sink writes every message here and the
+    # bureau reads them in the portal's mailbox page. Unset: no mailbox page.
+    portal_mailbox_dir: Path | None = None
+
     # The research bureau (onderzoeksbureau) that asks: named with its contact details in every
     # email, letter and questionnaire page. Respondents get this many days to answer (the
     # reply-by date in emails and letters).
@@ -148,13 +167,19 @@ class Settings(BaseSettings):
             privacy_url=self.bureau_privacy_url,
         )
 
-    def weak_secrets(self) -> list[str]:
-        """The secrets a service must not start with outside "local", each with the reason, as
-        ``TEVREDEN_NAME: why``; empty when all are set well (or the environment is local)."""
+    def weak_secrets(self, service: str = "") -> list[str]:
+        """The secrets ``service`` must not start with outside "local", each with the reason, as
+        ``TEVREDEN_NAME: why``; empty when all are set well (or the environment is local). The
+        portal's assertion secret may stay empty elsewhere (then no assertion is accepted)."""
         if self.environment == "local":
             return []
+        names = list(SECRET_SETTINGS)
+        if service == "portal" or self.portal_assertion_secret.get_secret_value():
+            names.append("portal_assertion_secret")
+        if service == "portal":
+            names.append("portal_session_secret")
         weak: list[str] = []
-        for name in SECRET_SETTINGS:
+        for name in names:
             value: SecretStr = getattr(self, name)
             secret = value.get_secret_value()
             variable = f"TEVREDEN_{name.upper()}"

@@ -18,6 +18,8 @@ from shared.settings import Settings
 from tevreden.infra import LocalInfra, LocalPostgres, TansuBroker, free_port
 
 MakeSettings = Callable[..., Settings]
+# The portal signs its "on behalf of" assertions with this; every test service verifies them.
+PORTAL_ASSERTION_SECRET = "test-portal-assertion-secret"
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +65,7 @@ def settings_factory(infra: LocalInfra, broker: TansuBroker) -> Iterator[MakeSet
             "http_port": free_port(),
             "token_secret": secrets.token_urlsafe(16),
             "admin_api_key": "test-admin-key",
+            "portal_assertion_secret": PORTAL_ASSERTION_SECRET,
             "topic_partitions": 3,
             "log_format": "console",
             "scheduler_poll_seconds": 0.1,

@@ -22,6 +22,11 @@ class Service(StrEnum):
     responses = "responses"
     scoring = "scoring"
     reporting = "reporting"
+    portal = "portal"
+
+
+# The services events flow through (the portal neither consumes nor publishes any).
+PIPELINE = [s for s in Service if s is not Service.portal]
 
 
 @app.command()
@@ -64,7 +69,7 @@ def asyncapi_yaml() -> str:
 
     settings = get_settings()
     brokers = [
-        importlib.import_module(f"services.{s.value}.app").runtime(settings).describe() for s in Service
+        importlib.import_module(f"services.{s.value}.app").runtime(settings).describe() for s in PIPELINE
     ]
     spec = AsyncAPI(
         *brokers, title="Tevreden events", version="1", description="Topics between the four services"
@@ -152,16 +157,52 @@ def demo(
     providers: Annotated[int, typer.Option(min=1, help="Number of providers")] = 24,
     contacts: Annotated[int, typer.Option(min=10, help="Number of contacts in all")] = 2400,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated panel")] = 2026,
+    keep: Annotated[
+        bool, typer.Option(help="Keep everything running afterwards (with the portal) until Ctrl-C")
+    ] = False,
 ) -> None:
     """Run a realistic panel through the whole pipeline on local infrastructure."""
     from tevreden.demo import DemoConfig, run_demo_cli
 
     raise typer.Exit(
-        run_demo_cli(DemoConfig(output=output, providers=providers, contacts=contacts, seed=seed))
+        run_demo_cli(DemoConfig(output=output, providers=providers, contacts=contacts, seed=seed, keep=keep))
     )
 
 
 app.add_typer(importlib.import_module("tevreden.responses_cli").app, name="responses")
+
+
+class PortalRole(StrEnum):
+    bureau = "bureau"
+    provider = "provider"
+    interviewer = "interviewer"
+
+
+@app.command("portal-invite")
+def portal_invite(
+    email: Annotated[str, typer.Option(help="The person's email address")],
+    role: Annotated[PortalRole, typer.Option(help="bureau, provider or interviewer")] = PortalRole.bureau,
+    provider: Annotated[str, typer.Option(help="The provider id (role provider only)")] = "",
+) -> None:
+    """Create a portal user (the first bureau user, say) and print their sign-in link.
+
+    Exit code 0: created; 1: the address has a user already, or the input is invalid.
+    """
+    from tevreden.portal_admin import invite_and_print
+
+    raise typer.Exit(invite_and_print(get_settings(), email, role.value, provider))
+
+
+@app.command()
+def up(
+    workdir: Annotated[Path, typer.Option(help="Logs, reports and the mailbox")] = Path("tevreden-up"),
+    email: Annotated[str, typer.Option(help="The first bureau user's address")] = "bureau@tevreden.example",
+) -> None:
+    """The whole system on this machine (broker, PostgreSQL, SMTP sink, four services and the
+    portal) until Ctrl-C; prints the portal's address and a first bureau sign-in link."""
+    from tevreden.portal_admin import run_up
+
+    raise typer.Exit(run_up(workdir, email))
 
 
 @app.command()
@@ -206,7 +247,7 @@ def status(
     from tevreden.status import run_status
 
     settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
     try:
         urls |= parse_pairs(url or [], "--url")
     except ValueError as exc:
@@ -249,7 +290,7 @@ def extra_wave(
     from tevreden.status import run_extra_wave
 
     settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in Service}
+    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
     try:
         urls |= parse_pairs(url or [], "--url")
     except ValueError as exc:

@@ -52,6 +52,7 @@ class DemoConfig:
     seed: int = 2026
     reminder_after_seconds: float = 6.0
     timeout_seconds: float = 1800.0  # a limit, not the run time (pages take long on a loaded machine)
+    keep: bool = False  # leave everything running afterwards, with the portal, until Ctrl-C
 
 
 @dataclass
@@ -93,12 +94,19 @@ class _Simulation:
 def run_demo_cli(config: DemoConfig) -> int:
     console = Console()
     console.print(f"[bold]Tevreden demo[/]: {config.providers} providers, ~{config.contacts} contacts")
-    result = run_demo(config, console=console)
-    _print_summary(console, result)
+    result = run_demo(config, console=console, after=_print_summary if config.keep else None)
+    if not config.keep:
+        _print_summary(console, result)
     return 0 if result.ok else 1
 
 
-def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
+def run_demo(
+    config: DemoConfig,
+    console: Console | None = None,
+    after: Callable[[Console, DemoResult], None] | None = None,
+) -> DemoResult:
+    """The demo; with ``config.keep`` everything keeps running afterwards (``after`` prints the
+    summary first) until Ctrl-C."""
     console = console or Console(quiet=True)
     config.output.mkdir(parents=True, exist_ok=True)
     panel = generate_panel(config.providers, config.contacts, config.seed, with_opdrachtgevers=True)
@@ -121,9 +129,15 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         stack = stack_cm.__enter__()
     try:
         result = asyncio.run(_drive(stack, panel, config, console))
+        result.seconds = time.monotonic() - started
+        if config.keep:
+            from tevreden.portal_admin import keep_running
+
+            if after is not None:
+                after(console, result)
+            keep_running(stack, "bureau@tevreden.example", console)
     finally:
         stack_cm.__exit__(None, None, None)
-    result.seconds = time.monotonic() - started
     _write_summary_csv(config.output / "summary.csv", result.figures)
     return result
 

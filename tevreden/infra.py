@@ -841,8 +841,9 @@ class _SinkState:
 class _SinkHandler:
     """aiosmtpd handler: answer DATA with a queued fault, hang (silent mode), or store."""
 
-    def __init__(self, state: _SinkState) -> None:
+    def __init__(self, state: _SinkState, mailbox_dir: Path | None = None) -> None:
         self._state = state
+        self._mailbox_dir = mailbox_dir
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook name
         with self._state.lock:
@@ -870,25 +871,34 @@ class _SinkHandler:
         )
         with self._state.lock:
             self._state.messages.append(mail)
+            number = len(self._state.messages)
+        if self._mailbox_dir is not None:
+            # One .eml file per message, named so that names sort by arrival (the portal's mailbox).
+            name = f"{mail.received_at:%Y%m%dT%H%M%S%f}-{number:06d}.eml"
+            (self._mailbox_dir / name).write_bytes(raw)
 
 
 class SmtpSink:
     """A real SMTP server on ``127.0.0.1:port`` that keeps every accepted message."""
 
-    def __init__(self, port: int | None = None) -> None:
-        """Configure only; :meth:`start` (the usual entry point) runs the server."""
+    def __init__(self, port: int | None = None, mailbox_dir: Path | None = None) -> None:
+        """Configure only; :meth:`start` (the usual entry point) runs the server. With
+        ``mailbox_dir`` every accepted message is also written there as an ``.eml`` file."""
         self.host = LOCALHOST
         self.port = port if port is not None else free_port()
+        self.mailbox_dir = mailbox_dir
+        if mailbox_dir is not None:
+            mailbox_dir.mkdir(parents=True, exist_ok=True)
         self._state = _SinkState()
         self._controller: Controller | None = None
 
     @classmethod
-    def start(cls, port: int | None = None) -> SmtpSink:
-        sink = cls(port)
+    def start(cls, port: int | None = None, mailbox_dir: Path | None = None) -> SmtpSink:
+        sink = cls(port, mailbox_dir)
         # Created here, not in __init__: a Controller owns an event loop that only its own
         # start/stop cycle closes.
         controller = Controller(
-            _SinkHandler(sink._state),
+            _SinkHandler(sink._state, mailbox_dir),
             hostname=sink.host,
             port=sink.port,
             server_hostname="localhost",  # skip a slow getfqdn() per start
@@ -992,16 +1002,19 @@ class LocalInfra:
     smtp: SmtpSink
 
     @classmethod
-    def start(cls, *, with_embedded_postgres: bool | None = None) -> LocalInfra:
+    def start(
+        cls, *, with_embedded_postgres: bool | None = None, mailbox_dir: Path | None = None
+    ) -> LocalInfra:
         """Start all three; ``with_embedded_postgres=None`` means "only if no
-        ``TEVREDEN_DATABASE_URL``". On failure, whatever did start is stopped again."""
+        ``TEVREDEN_DATABASE_URL``"; ``mailbox_dir``: where the SMTP sink also writes each message.
+        On failure, whatever did start is stopped again."""
         started: list[Callable[[], None]] = []
         try:
             broker = TansuBroker.start()
             started.append(broker.stop)
             postgres = LocalPostgres.start(embedded=with_embedded_postgres)
             started.append(postgres.stop)
-            smtp = SmtpSink.start()
+            smtp = SmtpSink.start(mailbox_dir=mailbox_dir)
         except BaseException:
             _stop_all(reversed(started))
             raise

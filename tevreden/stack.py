@@ -5,7 +5,9 @@ end-to-end tests.
 
 from __future__ import annotations
 
+import json
 import secrets
+import socket
 import sys
 import tempfile
 import time
@@ -16,9 +18,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.settings import DEFAULT_HTTP_PORTS
 from tevreden.infra import ChildProcess, InfraError, LocalInfra, free_port
 
-SERVICES = ("invitations", "responses", "scoring", "reporting")
+SERVICES = ("invitations", "responses", "scoring", "reporting", "portal")
 
 
 @dataclass
@@ -76,23 +79,51 @@ def local_stack(
     report_dir: Path | None = None,
     settings: dict[str, str] | None = None,
     workdir: Path | None = None,
+    healthy_within: float = 60.0,
+    usual_ports: bool = False,
 ) -> Iterator[LocalStack]:
-    """Start the infrastructure and the four services; stop everything on exit."""
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="tevreden-stack-"))
+    """Start the infrastructure, the four services and the portal; stop everything on exit."""
+    workdir = (workdir or Path(tempfile.mkdtemp(prefix="tevreden-stack-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     report_dir = report_dir or workdir / "reports"
-    infra = LocalInfra.start()
-    ports = {service: free_port() for service in SERVICES}
+    # The SMTP sink writes each message here too; the portal's mailbox page reads them.
+    mailbox_dir = workdir / "mailbox"
+    infra = LocalInfra.start(mailbox_dir=mailbox_dir)
+    ports = {service: _port(service, usual_ports) for service in SERVICES}
     admin_api_key = secrets.token_urlsafe(24)
-    env = _service_env(infra, ports, report_dir, admin_api_key) | (settings or {})
+    env = _service_env(infra, ports, report_dir, admin_api_key) | _portal_env(ports, mailbox_dir)
+    env |= settings or {}
     stack = LocalStack(infra, workdir, report_dir, admin_api_key, ports, env)
     try:
         for service in SERVICES:
             stack.start_service(service)
-        stack.wait_healthy()
+        stack.wait_healthy(healthy_within)
         yield stack
     finally:
         stack.stop()
+
+
+def _port(service: str, usual: bool) -> int:
+    """The service's usual port (8001–8005) when asked for and free, else any free port."""
+    if usual:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", DEFAULT_HTTP_PORTS[service]))
+                return DEFAULT_HTTP_PORTS[service]
+            except OSError:
+                pass
+    return free_port()
+
+
+def _portal_env(ports: dict[str, int], mailbox_dir: Path) -> dict[str, str]:
+    """The portal's settings, and where every service answers (the portal calls them)."""
+    return {
+        "TEVREDEN_PORTAL_ASSERTION_SECRET": secrets.token_urlsafe(32),
+        "TEVREDEN_PORTAL_SESSION_SECRET": secrets.token_urlsafe(32),
+        "TEVREDEN_PORTAL_PUBLIC_URL": f"http://127.0.0.1:{ports['portal']}",
+        "TEVREDEN_PORTAL_MAILBOX_DIR": str(mailbox_dir),
+        "TEVREDEN_SERVICE_URLS": json.dumps({s: f"http://127.0.0.1:{p}" for s, p in ports.items()}),
+    }
 
 
 def _service_env(

@@ -27,6 +27,7 @@ from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
+from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.runtime import ServiceContext
 from shared.settings import Bureau
@@ -130,9 +131,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
-    require_admin = key_check(admin_key)
+    portal_secret = ctx.settings.portal_assertion_secret
+    require_admin = key_or_role(admin_key, portal_secret, "bureau")
 
-    async def current_caller(x_api_key: Annotated[str, Header()] = "") -> Caller:
+    async def current_caller(
+        x_api_key: Annotated[str, Header()] = "", x_on_behalf_of: Annotated[str, Header()] = ""
+    ) -> Caller:
+        """The admin key or a provider's own key; or the portal acting for the bureau or a provider."""
+        assertion = assertion_of(x_on_behalf_of, portal_secret)
+        if assertion is not None:
+            return Caller(bureau_or_provider(assertion))
         if same_key(x_api_key, admin_key):
             return Caller(None)
         async with ctx.pool.acquire() as conn:
@@ -403,7 +411,12 @@ def _too_many(retry_after: int) -> Response:
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
-    require_callcentre = key_check(callcentre_key, "Ongeldige sleutel / invalid callcentre key")
+    require_callcentre = key_or_role(
+        callcentre_key,
+        ctx.settings.portal_assertion_secret,
+        "interviewer",
+        "Ongeldige sleutel / invalid callcentre key",
+    )
 
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out_page(token: str) -> HTMLResponse:

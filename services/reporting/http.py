@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from services.reporting import documents, service, store
-from shared.apikeys import key_check, same_key
+from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
+from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
 SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
@@ -51,9 +52,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden reporting: reports per provider", version="1")
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
-    require_admin = key_check(admin_key)
+    portal_secret = ctx.settings.portal_assertion_secret
+    require_admin = key_or_role(admin_key, portal_secret, "bureau")
 
-    async def current_caller(x_api_key: str = Header(default="")) -> Caller:
+    async def current_caller(
+        x_api_key: str = Header(default=""), x_on_behalf_of: str = Header(default="")
+    ) -> Caller:
+        """The admin key or a provider's own key; or the portal acting for the bureau or a provider."""
+        assertion = assertion_of(x_on_behalf_of, portal_secret)
+        if assertion is not None:
+            return Caller(bureau_or_provider(assertion))
         if same_key(x_api_key, admin_key):
             return Caller(None)
         provider_id = None

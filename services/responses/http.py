@@ -38,6 +38,7 @@ from services.responses.domain import (
 )
 from services.responses.service import FieldworkOver, PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
+from shared.onbehalf import key_or_role
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.questionnaires import (
     FreeTextQuestion,
@@ -171,8 +172,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         refusal=_busy,
         methods=frozenset({"POST"}),
     )
-    require_admin = key_check(settings.admin_api_key.get_secret_value())
-    require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
+    portal_secret = settings.portal_assertion_secret
+    require_admin = key_or_role(settings.admin_api_key.get_secret_value(), portal_secret, "bureau")
+    require_callcentre = key_or_role(
+        settings.callcentre_api_key.get_secret_value(), portal_secret, "interviewer"
+    )
 
     # --- the web questionnaire -------------------------------------------------------
 

@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse
 
 from services.scoring import pipeline, service, status_page
 from services.scoring.fieldwork import ForecastSettings, status_seen_by
-from shared.apikeys import key_check, same_key
+from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
+from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
 StudyId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
@@ -34,11 +35,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app = FastAPI(title="Tevreden scoring: figures per provider", version="2")
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
-    require_admin = key_check(admin_key)
+    portal_secret = ctx.settings.portal_assertion_secret
+    require_admin = key_or_role(admin_key, portal_secret, "bureau")
     page_headers = _page_headers(ctx.settings.invitations_public_url)
 
-    async def caller_of(api_key: str) -> str | None:
-        """``BUREAU`` for the admin key, the provider id for a provider's own key, else None."""
+    async def caller_of(api_key: str, on_behalf_of: str = "") -> str | None:
+        """``BUREAU`` for the admin key, the provider id for a provider's own key, else None; the
+        portal's assertion for the bureau or a provider counts the same."""
+        assertion = assertion_of(on_behalf_of, portal_secret)
+        if assertion is not None:
+            return bureau_or_provider(assertion) or BUREAU
         if same_key(api_key, admin_key):
             return BUREAU
         if not api_key:
@@ -65,12 +71,15 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
 
     @app.get("/api/studies/{study_id}/status")
     async def study_status(
-        study_id: StudyId, horizon_days: Horizon = 42.0, x_api_key: str = Header(default="")
+        study_id: StudyId,
+        horizon_days: Horizon = 42.0,
+        x_api_key: str = Header(default=""),
+        x_on_behalf_of: str = Header(default=""),
     ) -> dict[str, Any]:
         """Fieldwork status: per provider the response so far, the forecast of the final
         response and whether it heads below the publication requirement (flagged). The admin
         key sees every provider; a provider's own key its own rows only."""
-        caller = await caller_of(x_api_key)
+        caller = await caller_of(x_api_key, x_on_behalf_of)
         if caller is None:
             raise HTTPException(401, WRONG_KEY)
         return await status_for(study_id, horizon_days, caller)

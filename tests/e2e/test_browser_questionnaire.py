@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page
 
 from services.responses import app as responses
@@ -23,7 +22,7 @@ from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
-from tests.browser import PHONE, shoot
+from tests.browser import PHONE, serious_violations, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.seeds import ASPECTS
@@ -93,15 +92,6 @@ async def link(service: ServiceRuntime, questionnaire_id: str) -> tuple[str, uui
     async with service.ctx.pool.acquire() as conn:
         await store.add_invitations(conn, [event])
     return f"http://127.0.0.1:{service.settings.port_for('responses')}/q/{token}", invitation_id
-
-
-async def serious_violations(page: Page) -> list[str]:
-    results = await Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in {"serious", "critical"}
-    ]
 
 
 async def questions_shown(page: Page) -> list[str]:
