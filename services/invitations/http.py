@@ -24,7 +24,7 @@ from services.invitations import opt_out_page as pages
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_bounce
-from shared.apikeys import key_check, same_key
+from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.logging import get_logger
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role

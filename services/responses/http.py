@@ -37,7 +37,6 @@ from services.responses.domain import (
     read_aloud_text,
 )
 from services.responses.service import FieldworkOver, PageView, ShowPage, Submitted, Unavailable
-from shared.apikeys import key_check
 from shared.onbehalf import key_or_role
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.questionnaires import (
