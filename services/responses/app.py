@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from services.responses import audio, service
+import asyncio
+
+import asyncpg
+
+from services.responses import audio, service, store
 from services.responses.http import create_http_app
 from shared.db import migrations_dir
 from shared.events import ResponseSubmitted, ResponseWithdrawn, Topics
@@ -11,6 +15,8 @@ from shared.runtime import Loop, ServiceContext, ServiceRuntime
 from shared.settings import Settings
 
 NAME = "responses"
+# How often the rate limiter's full buckets are deleted (they hold nothing a new one would not).
+RATE_BUCKET_SWEEP_SECONDS = 60.0
 log = get_logger(__name__)
 
 
@@ -25,7 +31,18 @@ def wire(ctx: ServiceContext) -> list[Loop]:
         except audio.SpeechUnavailableError as exc:
             log.warning("audio_unavailable", error=str(exc))
 
-    return [publish_missing_audio]
+    async def sweep_rate_buckets() -> None:
+        """Forget the clients whose bucket is full again, so the table stays small."""
+        rate, burst = ctx.settings.questionnaire_rate_per_second, ctx.settings.questionnaire_rate_burst
+        while True:
+            await asyncio.sleep(RATE_BUCKET_SWEEP_SECONDS)
+            try:
+                async with ctx.pool.acquire() as conn:
+                    await store.forget_full_rate_buckets(conn, rate, burst)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("rate_bucket_sweep_failed", error=str(exc))
+
+    return [publish_missing_audio, sweep_rate_buckets]
 
 
 def runtime(settings: Settings) -> ServiceRuntime:

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import hmac
 import io
+import math
 import re
 import struct
 from collections.abc import Iterable, Mapping
@@ -453,41 +454,10 @@ def in_english(message_nl: str) -> str:
 # --- rate limiting -------------------------------------------------------------------
 
 
-class RateLimiter:
-    """A token bucket per client: ``burst`` requests at once, then ``rate`` per second.
-
-    Buckets that have filled up again are forgotten once there are many, so memory stays small.
-    """
-
-    def __init__(self, rate: float, burst: int, *, max_clients: int = 50_000) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, client: str, now: float) -> bool:
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        allowed = tokens >= 1
-        self._buckets[client] = (tokens - 1 if allowed else tokens, now)
-        if len(self._buckets) > self._max_clients:
-            self._forget_full(now)
-        return allowed
-
-    def retry_after(self, client: str) -> int:
-        """Whole seconds until ``client`` has a request again."""
-        tokens, _ = self._buckets.get(client, (self.burst, 0.0))
-        return max(1, int((1 - tokens) / self.rate + 0.999))
-
-    def _forget_full(self, now: float) -> None:
-        self._buckets = {
-            client: (tokens, last)
-            for client, (tokens, last) in self._buckets.items()
-            if tokens + (now - last) * self.rate < self.burst
-        }
-
-    def __len__(self) -> int:
-        return len(self._buckets)
+def retry_after_seconds(tokens: float, rate: float) -> int:
+    """Whole seconds until a token bucket holding ``tokens``, refilled at ``rate`` per second,
+    lets a request through again (at least 1: the Retry-After header counts whole seconds)."""
+    return max(1, math.ceil((1 - tokens) / rate))
 
 
 # --- spoken questions (low-threshold variant) -----------------------------------------

@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -20,16 +20,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.responses import service
+from services.responses import service, store
 from services.responses.audio import URL_PREFIX, AudioLibrary
 from services.responses.domain import (
     INTERVIEWER_ID_PATTERN,
     PaperFileError,
-    RateLimiter,
     csrf_token,
     form_values,
     in_english,
     is_chosen,
+    retry_after_seconds,
     spoken_text,
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
@@ -111,24 +111,31 @@ def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HT
 class RateLimitMiddleware:
     """A token bucket per client address on ``/q/*``: 429 with a Dutch page when it is empty.
 
-    The address is the one uvicorn reports: behind a proxy that sends X-Forwarded-For from a
-    trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by default) it is the respondent's own.
-    Loopback itself is exempt (the demo, local checks); production limits at the proxy too.
+    The buckets live in PostgreSQL (one atomic upsert per request), so the limit holds across
+    every HTTP worker process and replica. The address is the one uvicorn reports: behind a
+    proxy that sends X-Forwarded-For from a trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by
+    default) it is the respondent's own. Loopback itself is exempt (the demo, local checks);
+    production limits at the proxy too.
     """
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, pool: asyncpg.Pool, rate: float, burst: int) -> None:
         self.app = app
-        self.limiter = limiter
+        self.pool = pool
+        self.rate = rate
+        self.burst = burst
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/q/"):
             client = scope.get("client")
             host = client[0] if client else ""
-            if host not in LOOPBACK and not self.limiter.allow(host, time.monotonic()):
-                response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
-                response.headers["Retry-After"] = str(self.limiter.retry_after(host))
-                await response(scope, receive, send)
-                return
+            if host not in LOOPBACK:
+                async with self.pool.acquire() as conn:
+                    take = await store.take_rate_token(conn, host, self.rate, self.burst)
+                if not take.allowed:
+                    response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
+                    response.headers["Retry-After"] = str(retry_after_seconds(take.tokens, self.rate))
+                    await response(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
 
@@ -168,7 +175,9 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.mount(URL_PREFIX.rstrip("/"), AudioFiles(directory=settings.audio_dir), name="audio")
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
+        pool=ctx.pool,
+        rate=settings.questionnaire_rate_per_second,
+        burst=settings.questionnaire_rate_burst,
     )
     require_admin = key_check(settings.admin_api_key.get_secret_value())
     require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
