@@ -76,6 +76,7 @@ def local_stack(
     report_dir: Path | None = None,
     settings: dict[str, str] | None = None,
     workdir: Path | None = None,
+    healthy_timeout: float = 60.0,
 ) -> Iterator[LocalStack]:
     """Start the infrastructure and the four services; stop everything on exit."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tevreden-stack-"))
@@ -89,7 +90,7 @@ def local_stack(
     try:
         for service in SERVICES:
             stack.start_service(service)
-        stack.wait_healthy()
+        stack.wait_healthy(healthy_timeout)
         yield stack
     finally:
         stack.stop()
