@@ -13,7 +13,7 @@
 3. Latency on a quiet topic: a consumer built like the services' (``shared.consumer``'s
    subscriber options) with ``fetch_max_wait_ms`` from each of ``--waits`` (default: the
    setting) receives ``--events`` records produced one at a time, 50–300 ms apart; prints
-   p50/p99/max from produce to the handler, and the broker's CPU while that consumer idles.
+   p50/p99/max from produce to the handler.
 
 Other work on the machine shows in the figures (the shared server's background processes are
 not counted): read them with the load average printed beside them.
@@ -128,12 +128,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def _broker_cpu(pid: int) -> float:
-    stat = _stat(pid)
-    return stat[1] if stat is not None else 0.0
-
-
-async def quiet_topic_latency(bootstrap: str, broker_pid: int, wait_ms: int, events: int) -> dict[str, float]:
+async def quiet_topic_latency(bootstrap: str, wait_ms: int, events: int) -> dict[str, float]:
     """Produce ``events`` records one by one on a quiet topic; time each to a services-like handler."""
     settings = Settings(kafka_bootstrap_servers=bootstrap, consumer_fetch_max_wait_ms=wait_ms)
     topic = f"bench.idle.wait-{wait_ms}-{random.randrange(1 << 30)}"
@@ -150,9 +145,6 @@ async def quiet_topic_latency(bootstrap: str, broker_pid: int, wait_ms: int, eve
     await broker.start()
     try:
         await _until_assigned(broker, topic)
-        before, started = _broker_cpu(broker_pid), time.monotonic()
-        await asyncio.sleep(5)  # the consumer idles: what does holding its fetches cost?
-        idle_cpu = (_broker_cpu(broker_pid) - before) / (time.monotonic() - started) * 100
         sent: dict[int, float] = {}
         for n in range(events):
             await asyncio.sleep(random.uniform(0.05, 0.3))
@@ -169,7 +161,6 @@ async def quiet_topic_latency(bootstrap: str, broker_pid: int, wait_ms: int, eve
         "p99": percentile(latencies, 99) * 1000,
         "max": max(latencies) * 1000,
         "received": len(latencies),
-        "broker_idle_cpu": idle_cpu,
     }
 
 
@@ -203,10 +194,7 @@ def print_latency(rows: Iterable[tuple[int, dict[str, float]]], events: int) -> 
         f"  {'fetch_max_wait_ms':>18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'got':>6}{'broker idle %':>15}"
     )
     for wait, r in rows:
-        print(
-            f"  {wait:>18}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}"
-            f"{r['received']:>6.0f}{r['broker_idle_cpu']:>15.2f}"
-        )
+        print(f"  {wait:>18}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}{r['received']:>6.0f}")
 
 
 async def measure(stack: LocalStack, args: argparse.Namespace) -> None:
@@ -217,17 +205,13 @@ async def measure(stack: LocalStack, args: argparse.Namespace) -> None:
     await asyncio.sleep(args.seconds)
     used = (await sample(stack)).percent_since(first)
     print_cpu(used, args.seconds)
-    broker_pid = stack.infra.broker.pid
-    assert broker_pid is not None
     rows = []
     for wait in args.waits:
         print(f"latency with fetch_max_wait_ms={wait} …", flush=True)
         rows.append(
             (
                 wait,
-                await quiet_topic_latency(
-                    stack.infra.broker.bootstrap_servers, broker_pid, wait, args.events
-                ),
+                await quiet_topic_latency(stack.infra.broker.bootstrap_servers, wait, args.events),
             )
         )
     print_latency(rows, args.events)

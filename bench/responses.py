@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,6 +46,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.responses import store
+from services.responses.audio import ESPEAK, audio_questionnaires, manifest_path
 from services.responses.domain import csrf_token
 from shared.broker import all_topics, ensure_topics
 from shared.events import InvitationIssued, InvitationIssuedPayload, Topics
@@ -241,6 +243,17 @@ async def wait_healthy(port: int, process: ChildProcess, timeout: float = 60) ->
     raise TimeoutError("server not healthy")
 
 
+async def audio_settled(folder: Path, timeout: float = 600) -> None:
+    """Wait until the service has spoken its questionnaires (espeak-ng at start-up, CPU-heavy):
+    the measured load must not share the cores with it."""
+    if shutil.which(ESPEAK) is None:
+        return  # the service speaks nothing without it
+    expected = {manifest_path(folder, q) for q in audio_questionnaires()}
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in expected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+
+
 async def store_invitations(url: str, questionnaire_id: str, count: int) -> list[tuple[uuid.UUID, str]]:
     links = [(uuid.uuid4(), secrets.token_urlsafe(32)) for _ in range(count)]
     events = [
@@ -331,6 +344,7 @@ async def main(args: argparse.Namespace) -> None:
         service.spawn()
         processes.append(service)
         await wait_healthy(port, service)
+        await audio_settled(workdir / "audio")
         print(f"storing {total:,} invitations ({args.questionnaire}) …")
         links = await store_invitations(postgres.url, args.questionnaire, total)
         requests = []
