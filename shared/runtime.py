@@ -108,9 +108,14 @@ class ServiceRuntime:
         migrations: Path,
         wire: Wire,
         http_app: HttpApp,
+        http_workers_allowed: bool = False,
     ) -> None:
+        """``http_workers_allowed``: the HTTP app keeps no state of its own that the consumers
+        feed (scoring and reporting learn providers' keys from events, in-process), so it may
+        run in several processes; otherwise ``http_workers`` is ignored."""
         self.name = name
         self.settings = settings
+        self._http_workers = settings.http_workers if http_workers_allowed else 1
         self._migrations = migrations
         self._wire = wire
         self._http_app = http_app
@@ -150,14 +155,14 @@ class ServiceRuntime:
         self._spawn(self._observe(ctx), "metrics")
         for loop in loops:
             self._spawn(loop(), loop.__name__)
-        if s.http_workers > 1:
+        if self._http_workers > 1:
             self._socket = listening_socket(s.http_host, s.port_for(self.name))
         await self._serve_http(ctx, self._socket)
         self.ctx = ctx
-        for _ in range(1, s.http_workers):
+        for _ in range(1, self._http_workers):
             self._start_worker()
         log.info(
-            "service_started", service=self.name, port=s.port_for(self.name), http_workers=s.http_workers
+            "service_started", service=self.name, port=s.port_for(self.name), http_workers=self._http_workers
         )
         return ctx
 
@@ -304,9 +309,7 @@ async def run_until_signalled(
 
 def listening_socket(host: str, port: int) -> socket.socket:
     """A TCP socket listening on ``host:port``, to be shared by the HTTP worker processes."""
-    sock = socket.create_server((host, port), backlog=2048, reuse_port=False)
-    sock.set_inheritable(True)
-    return sock
+    return socket.create_server((host, port), backlog=2048)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -323,5 +326,7 @@ def _http_worker_main(args: tuple[str, Settings, Path, Wire, HttpApp], sock: soc
     """An HTTP worker process's entry point (started by :class:`ServiceRuntime`, spawned)."""
     _die_with_parent()
     name, settings, migrations, wire, http_app = args
-    runtime = ServiceRuntime(name, settings, migrations=migrations, wire=wire, http_app=http_app)
+    runtime = ServiceRuntime(
+        name, settings, migrations=migrations, wire=wire, http_app=http_app, http_workers_allowed=True
+    )
     asyncio.run(run_until_signalled(runtime, lambda: runtime.start_http_worker(sock)))

@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     questionnaire_rate_burst: int = Field(default=60, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
-    # HTTP worker processes per service instance, sharing its port (pre-fork). Only HTTP is
+    # HTTP worker processes per service instance, sharing its port (pre-fork): the responses
+    # service only (the others keep state their consumers feed in-process). Only HTTP is
     # multiplied: consumers, schedulers and the metrics loop run once, in the first process.
     http_workers: int = Field(default=1, ge=1)
     log_format: Literal["json", "console"] = "json"

@@ -47,5 +47,10 @@ def wire(ctx: ServiceContext) -> list[Loop]:
 
 def runtime(settings: Settings) -> ServiceRuntime:
     return ServiceRuntime(
-        NAME, settings, migrations=migrations_dir("services.responses"), wire=wire, http_app=create_http_app
+        NAME,
+        settings,
+        migrations=migrations_dir("services.responses"),
+        wire=wire,
+        http_app=create_http_app,
+        http_workers_allowed=True,  # its HTTP state (the rate limiter) is in PostgreSQL
     )
