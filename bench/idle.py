@@ -190,9 +190,7 @@ def print_cpu(used: dict[str, float], seconds: float) -> None:
 
 def print_latency(rows: Iterable[tuple[int, dict[str, float]]], events: int) -> None:
     print(f"\nQuiet topic, {events} events 50–300 ms apart, produce → handler ({load_average()}):")
-    print(
-        f"  {'fetch_max_wait_ms':>18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'got':>6}{'broker idle %':>15}"
-    )
+    print(f"  {'fetch_max_wait_ms':>18}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'got':>6}")
     for wait, r in rows:
         print(f"  {wait:>18}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}{r['received']:>6.0f}")
 
