@@ -59,6 +59,8 @@ class ServiceContext:
     broker: KafkaBroker
     relay: OutboxRelay
     consumers: list[EventConsumer] = field(default_factory=list)
+    # Only describing the service (AsyncAPI), not running it.
+    documenting: bool = False
 
     @property
     def schema(self) -> str:
@@ -77,15 +79,8 @@ class ServiceContext:
             after_commit=self.relay.wake,
         )
         self.consumers.append(consumer)
-
-    def subscribe(self, *, together: bool) -> None:
-        """Register the consumers with the broker: ``together`` as one broker consumer (running),
-        else one subscriber per topic (how the AsyncAPI document describes them)."""
-        if together and self.consumers:
-            subscribe_together(self.broker, self.settings, self.consumers)
-        elif not together:
-            for consumer in self.consumers:
-                consumer.subscribe()
+        if self.documenting:
+            consumer.subscribe()  # one subscriber per topic: how the AsyncAPI document shows them
 
     def publishes(self, *event_types: type[Event]) -> None:
         """Declare published events, for the AsyncAPI document (the relay does the sending)."""
@@ -130,11 +125,8 @@ class ServiceRuntime:
         """The service's broker with its subscribers and publishers, unconnected (for AsyncAPI)."""
         broker = make_broker(self.settings, description=f"Tevreden {self.name} service")
         no_pool = cast(asyncpg.Pool, None)  # never used: nothing runs
-        ctx = ServiceContext(
-            self.name, self.settings, no_pool, broker, OutboxRelay(no_pool, broker, self.name)
-        )
-        self._wire(ctx)
-        ctx.subscribe(together=False)
+        relay = OutboxRelay(no_pool, broker, self.name)
+        self._wire(ServiceContext(self.name, self.settings, no_pool, broker, relay, documenting=True))
         return broker
 
     async def start(self) -> ServiceContext:
@@ -149,7 +141,8 @@ class ServiceRuntime:
         )
         ctx = ServiceContext(self.name, s, pool, broker, relay)
         loops = self._wire(ctx)
-        ctx.subscribe(together=True)
+        if ctx.consumers:
+            subscribe_together(broker, s, ctx.consumers)
         await broker.start()
         self._spawn(relay.run(), "outbox-relay")
         self._spawn(self._observe(ctx), "metrics")
