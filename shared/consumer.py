@@ -62,6 +62,11 @@ class Record(Protocol):
     value: bytes | None
 
 
+# How long one poll of the batch subscriber waits for records; after an empty poll faststream
+# also sleeps this long, so it is the delay an event on a quiet topic can meet on our side.
+BATCH_TIMEOUT_MS = 50
+
+
 class BatchSubscriberOptions(TypedDict):
     batch: Literal[True]
     max_records: int
@@ -82,7 +87,7 @@ def batch_subscriber_options(settings: Settings) -> BatchSubscriberOptions:
     return {
         "batch": True,
         "max_records": settings.consumer_batch_size,
-        "batch_timeout_ms": 100,
+        "batch_timeout_ms": BATCH_TIMEOUT_MS,
         "fetch_max_wait_ms": settings.consumer_fetch_max_wait_ms,
         "auto_offset_reset": "earliest",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
