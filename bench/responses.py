@@ -1,19 +1,23 @@
 """Web response capture throughput and latency beside raw baselines, in one run on this machine.
 
-    python bench/responses.py [--submissions 5000] [--concurrency 32] [--questionnaire bow-client-regular]
+    python bench/responses.py [--submissions 5000] [--concurrency 32] [--workers 2]
+                              [--questionnaire bow-client-regular]
 
 1. Starts a Tansu broker, a fresh database (``TEVREDEN_DATABASE_URL``, else an embedded
-   PostgreSQL) and the responses service as a real process (``tevreden run responses``:
-   uvicorn, one process), and stores ``--submissions`` issued invitations.
+   PostgreSQL) and the responses service as a real process (``tevreden run responses`` with
+   ``TEVREDEN_HTTP_WORKERS=--workers``), and stores ``--submissions`` issued invitations.
+   Every request carries its own respondent address (``X-Forwarded-For``, trusted from
+   127.0.0.1), so the questionnaire rate limiter is in play as in production.
 2. Service: ``--concurrency`` keep-alive connections each POST complete questionnaires
    (every question answered, one form per submission, CSRF included) to ``/q/<token>``,
    as fast as the service answers. Prints submissions/s and p50/p99 latency. A consumer of
    ``responses.submitted`` (``fetch_max_wait_ms=5``) times each submission from its POST to
    its event on the topic (through the outbox and the relay).
 3. Raw HTTP baseline: the same client and the same bodies against an empty FastAPI endpoint
-   on uvicorn (one process, same settings): what any Python web service pays per request.
+   on uvicorn (``--workers`` processes, same settings): what any Python web service pays.
 4. Raw database baseline: the same number of single-row INSERT transactions (jsonb answers)
-   on 8 connections: what storing one response per transaction costs at the least.
+   on 8 connections: what storing one response per transaction costs at the least; and the
+   rate limiter's upsert alone, once per new client, on 8 connections.
 
 The client is a bare asyncio HTTP/1.1 client with pre-built requests, so it takes little of
 the two cores; the service, PostgreSQL, the broker and the client still share them: read the
@@ -27,6 +31,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -41,6 +46,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.responses import store
+from services.responses.audio import ESPEAK, audio_questionnaires, manifest_path
 from services.responses.domain import csrf_token
 from shared.broker import all_topics, ensure_topics
 from shared.events import InvitationIssued, InvitationIssuedPayload, Topics
@@ -101,9 +107,10 @@ class Load:
     elapsed: float = 0.0
 
 
-def request_bytes(path: str, body: bytes, port: int) -> bytes:
+def request_bytes(path: str, body: bytes, port: int, client: str) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"X-Forwarded-For: {client}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
@@ -156,7 +163,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def serve_empty(port: int) -> None:
-    """The raw HTTP baseline: an empty FastAPI endpoint on uvicorn, as the service runs it."""
+    """The raw HTTP baseline: an empty FastAPI endpoint on uvicorn, as the service runs it (one
+    process of ``--workers``, each on its own SO_REUSEPORT socket)."""
+    import socket
+
     import uvicorn
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse
@@ -171,7 +181,27 @@ def serve_empty(port: int) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    sock = socket.create_server(("127.0.0.1", port), reuse_port=True, backlog=2048)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+async def raw_rate_limiter(url: str, count: int) -> float:
+    """The rate limiter's upsert for ``count`` new clients on 8 connections; returns upserts/s."""
+    pool = await asyncpg.create_pool(url, min_size=8, max_size=8)
+    assert pool is not None
+    clients = iter(range(count))
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            for n in clients:
+                await store.take_rate_token(conn, f"bench-{n}", 5.0, 60)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(8)))
+    elapsed = time.perf_counter() - began
+    await pool.close()
+    return count / elapsed
 
 
 async def raw_inserts(url: str, count: int, answers: dict[str, object]) -> float:
@@ -211,6 +241,17 @@ async def wait_healthy(port: int, process: ChildProcess, timeout: float = 60) ->
                 pass
             await asyncio.sleep(0.2)
     raise TimeoutError("server not healthy")
+
+
+async def audio_settled(folder: Path, timeout: float = 600) -> None:
+    """Wait until the service has spoken its questionnaires (espeak-ng at start-up, CPU-heavy):
+    the measured load must not share the cores with it."""
+    if shutil.which(ESPEAK) is None:
+        return  # the service speaks nothing without it
+    expected = {manifest_path(folder, q) for q in audio_questionnaires()}
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in expected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
 
 
 async def store_invitations(url: str, questionnaire_id: str, count: int) -> list[tuple[uuid.UUID, str]]:
@@ -296,6 +337,7 @@ async def main(args: argparse.Namespace) -> None:
             "TEVREDEN_ENVIRONMENT": "local",
             "TEVREDEN_TOKEN_SECRET": secret,
             "TEVREDEN_AUDIO_DIR": str(workdir / "audio"),
+            "TEVREDEN_HTTP_WORKERS": str(args.workers),
         }
         service = ChildProcess(
             [sys.executable, "-m", "tevreden", "run", "responses"], workdir / "responses.log", env=env
@@ -303,12 +345,14 @@ async def main(args: argparse.Namespace) -> None:
         service.spawn()
         processes.append(service)
         await wait_healthy(port, service)
+        await audio_settled(workdir / "audio")
         print(f"storing {total:,} invitations ({args.questionnaire}) …")
         links = await store_invitations(postgres.url, args.questionnaire, total)
         requests = []
-        for _, token in links:
+        for n, (_, token) in enumerate(links):
             form = [("csrf", csrf_token(secret.encode(), token_hash(token))), *answers]
-            requests.append(request_bytes(f"/q/{token}", urllib.parse.urlencode(form).encode(), port))
+            client = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"  # each respondent its own address
+            requests.append(request_bytes(f"/q/{token}", urllib.parse.urlencode(form).encode(), port, client))
         clock = EventClock(broker.bootstrap_servers)
         await clock.start()
 
@@ -328,21 +372,27 @@ async def main(args: argparse.Namespace) -> None:
         service.stop()
 
         empty_port = free_port()
-        empty = ChildProcess(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-empty", str(empty_port)],
-            workdir / "empty.log",
-            env=env,
-        )
-        empty.spawn()
-        processes.append(empty)
-        await wait_healthy(empty_port, empty)
+        empties = [
+            ChildProcess(
+                [sys.executable, str(Path(__file__).resolve()), "--serve-empty", str(empty_port)],
+                workdir / f"empty-{n}.log",
+                env=env,
+            )
+            for n in range(args.workers)
+        ]
+        for empty in empties:
+            empty.spawn()
+            processes.append(empty)
+            await wait_healthy(empty_port, empty)
         retargeted = [r.replace(f":{port}\r\n".encode(), f":{empty_port}\r\n".encode(), 1) for r in requests]
         await run_load(empty_port, retargeted[:WARM_UP], args.concurrency, None)
         raw_http = await run_load(empty_port, retargeted[WARM_UP:], args.concurrency, b"Bedankt")
-        empty.stop()
+        for empty in empties:
+            empty.stop()
 
         print(f"raw database: {len(measured):,} single-row insert transactions, 8 connections …")
         raw_db = await raw_inserts(postgres.url, len(measured), dict(answers))
+        limiter = await raw_rate_limiter(postgres.url, len(measured))
 
         rate = len(measured) / load.elapsed
         http_rate = len(measured) / raw_http.elapsed
@@ -358,6 +408,7 @@ async def main(args: argparse.Namespace) -> None:
             f"{percentile(raw_http.latencies, 50) * ms:>9.1f}{percentile(raw_http.latencies, 99) * ms:>9.1f}"
         )
         print(f"{'raw database: one insert per transaction':<44}{raw_db:>10,.0f}")
+        print(f"{'rate limiter: one upsert per new client':<44}{limiter:>10,.0f}")
         if to_event:
             print(
                 f"{'submission → event on responses.submitted':<44}{'':>10}"
@@ -369,6 +420,7 @@ async def main(args: argparse.Namespace) -> None:
             f"statuses {load.statuses}, unexpected bodies {load.bad_bodies}, stored {stored:,} of {total:,}, "
             f"events seen {len(clock.arrived):,}, mean latency {statistics.fmean(load.latencies) * ms:.1f} ms"
         )
+        print(f"{args.workers} HTTP worker(s); load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         for process in processes:
             process.stop()
@@ -380,6 +432,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="HTTP worker processes (service and raw)")
     parser.add_argument("--questionnaire", choices=sorted(ANSWERS), default="bow-client-regular")
     parser.add_argument("--serve-empty", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -62,6 +62,38 @@ class Record(Protocol):
     value: bytes | None
 
 
+# How long one poll of the batch subscriber waits for records; after an empty poll faststream
+# also sleeps this long, so it is the delay an event on a quiet topic can meet on our side.
+BATCH_TIMEOUT_MS = 50
+
+
+class BatchSubscriberOptions(TypedDict):
+    batch: Literal[True]
+    max_records: int
+    batch_timeout_ms: int
+    fetch_max_wait_ms: int
+    auto_offset_reset: Literal["earliest"]
+    ack_policy: AckPolicy
+
+
+def batch_subscriber_options(settings: Settings) -> BatchSubscriberOptions:
+    """How every consumer reads its topic: batches, acked after the handler, long-polling.
+
+    ``fetch_max_wait_ms`` is how long the broker may hold a fetch that finds nothing, so an
+    idle consumer costs a few requests a second rather than a hundred. Tansu does not answer
+    a held fetch when records arrive, it looks again after half the time left (see
+    docs/benchmarks.md), so the wait is also the latency an event can meet on a quiet topic.
+    """
+    return {
+        "batch": True,
+        "max_records": settings.consumer_batch_size,
+        "batch_timeout_ms": BATCH_TIMEOUT_MS,
+        "fetch_max_wait_ms": settings.consumer_fetch_max_wait_ms,
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+    }
+
+
 class EventConsumer:
     """One consumed topic of one service: decode, de-duplicate, handle, dead-letter."""
 
@@ -95,12 +127,7 @@ class EventConsumer:
         @self.broker.subscriber(
             self.topic,
             group_id=self.group_id,
-            batch=True,
-            max_records=self.settings.consumer_batch_size,
-            batch_timeout_ms=100,
-            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            **batch_subscriber_options(self.settings),
             decoder=raw,
             title=f"{self.group_id}:{self.topic}",
             description=f"Consumed in batches by {self.group_id}; de-duplicated by event_id; "
@@ -197,6 +224,38 @@ class EventConsumer:
             offset=record.offset,
             error=error,
         )
+
+
+def subscribe_together(broker: KafkaBroker, settings: Settings, consumers: Sequence[EventConsumer]) -> None:
+    """One broker consumer for all of a service's topics, each batch handed out by topic.
+
+    One fetch loop and one group member per service instead of one per topic: an idle service
+    holds one long-polled fetch, and a start or rebalance joins one member. A batch's topics
+    are handled one after the other, each in its own transaction; an exception rewinds the
+    whole batch, and what was already committed is then skipped by the inbox.
+    """
+    by_topic = {c.topic: c for c in consumers}
+    group_id = consumers[0].group_id
+
+    async def raw(*_: Any) -> None:
+        return None  # decoding is each EventConsumer's
+
+    @broker.subscriber(
+        *by_topic,
+        group_id=group_id,
+        **batch_subscriber_options(settings),
+        decoder=raw,
+        title=f"{group_id}:all",
+        include_in_schema=False,  # the per-topic subscribers document the contract
+    )
+    async def on_batch(body: Any, message: KafkaMessage) -> None:
+        records = message.raw_message
+        batch: Sequence[Any] = records if isinstance(records, tuple) else (records,)
+        grouped: dict[str, list[Any]] = {}
+        for record in batch:
+            grouped.setdefault(record.topic, []).append(record)
+        for topic, of_topic in grouped.items():
+            await by_topic[topic].handle_records(of_topic)
 
 
 async def claim_inbox(conn: Connection, schema: str, topic: str, events: Sequence[Event]) -> list[Event]:

@@ -49,8 +49,17 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Released connections keep their session: the pool still rolls back an open transaction,
+    but skips asyncpg's reset query (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL), a
+    round trip on every release. No code here leaves session state behind: advisory locks are
+    transaction-scoped or unlocked in ``finally``, nothing LISTENs, SETs or holds cursors."""
+
+
 async def create_pool(database_url: str, size: int = 8) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=size, init=_init_connection, reset=_keep_session
+    )
     assert pool is not None
     return pool
 

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     letter_code_rate_burst: int = Field(default=10, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
+    # HTTP worker processes per service instance, sharing its port (pre-fork): the responses
+    # service only (the others keep state their consumers feed in-process). Only HTTP is
+    # multiplied: consumers, schedulers and the metrics loop run once, in the first process.
+    http_workers: int = Field(default=1, ge=1)
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     report_dir: Path = Path("reports")
@@ -113,15 +117,20 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
-    # How long the broker may hold a fetch that finds nothing (Kafka's fetch.max.wait.ms).
-    # Short for low latency on a memory broker; on a broker that keeps its log in object
-    # storage (Tansu on S3) it must exceed the time the broker takes to list a partition's
-    # objects: Tansu 0.6 answers a fetch whose listing outlasts it with no records at all.
-    consumer_fetch_max_wait_ms: int = Field(default=10, ge=0)
+    # How long the broker may hold a fetch that finds nothing (Kafka's fetch.max.wait.ms): the
+    # long poll that keeps an idle system idle. Tansu does not answer a held fetch when records
+    # arrive but looks again after half the time left, so an event on a quiet topic waits up
+    # to half of it (docs/benchmarks.md, bench/idle.py). On a broker that keeps its log in
+    # object storage (Tansu on S3) it must also exceed the time the broker takes to list a
+    # partition's objects: Tansu 0.6 answers a fetch whose listing outlasts it with no records.
+    consumer_fetch_max_wait_ms: int = Field(default=250, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1)
-    outbox_poll_seconds: float = Field(default=0.5, gt=0)
-    # How often each service reads its outbox backlog and its consumer lag for /metrics.
-    metrics_poll_seconds: float = Field(default=5.0, gt=0)
+    # The relay is woken after every commit that writes events; its poll only catches the
+    # rest (another replica's crash, a script writing the outbox), so it can be slow.
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    # How often each service reads its outbox backlog and its consumer lag for /metrics (as
+    # often as Prometheus scrapes by default; each read is a request per partition).
+    metrics_poll_seconds: float = Field(default=15.0, gt=0)
     # Where each service answers (the scoring ops page reads their /metrics), as JSON:
     # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
     service_urls: dict[str, str] = Field(default_factory=dict)

@@ -42,7 +42,9 @@ def wire(ctx: ServiceContext) -> list[Loop]:
                 except Exception as exc:
                     log.error("report_lifecycle_failed", error=repr(exc))
                     written = 0
-                if not written:
+                if written:
+                    ctx.relay.wake()  # report.published now, not at the relay's next poll
+                else:
                     await asyncio.sleep(settings.scheduler_poll_seconds)
 
     ctx.consume(Topics.INVITATIONS_PROVIDER_REGISTERED, service.PROVIDER_KEYS.keep)

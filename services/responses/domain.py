@@ -10,6 +10,7 @@ import csv
 import hashlib
 import hmac
 import io
+import math
 import re
 import struct
 from collections.abc import Iterable, Mapping
@@ -482,6 +483,31 @@ def in_english(message_nl: str) -> str:
 
 
 # --- rate limiting -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per client address on the paths that start with ``prefix`` (for ``methods``
+    only, when given): ``burst`` requests at once, then ``rate`` per second. ``bucket`` names the
+    limit, so one client has a bucket per limit."""
+
+    bucket: str
+    prefix: str
+    rate: float
+    burst: int
+    methods: frozenset[str] | None = None
+
+    def applies_to(self, path: str, method: str) -> bool:
+        return path.startswith(self.prefix) and (self.methods is None or method in self.methods)
+
+    def client_key(self, host: str) -> str:
+        return f"{self.bucket}:{host}"
+
+
+def retry_after_seconds(tokens: float, rate: float) -> int:
+    """Whole seconds until a token bucket holding ``tokens``, refilled at ``rate`` per second,
+    lets a request through again (at least 1: the Retry-After header counts whole seconds)."""
+    return max(1, math.ceil((1 - tokens) / rate))
 
 
 # --- spoken questions (low-threshold variant) -----------------------------------------

@@ -14,13 +14,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.responses import service
+from services.responses import service, store
 from services.responses.audio import URL_PREFIX, AudioLibrary
 from services.responses.domain import (
     INTERVIEWER_ID_PATTERN,
@@ -28,6 +30,7 @@ from services.responses.domain import (
     MSG_CODE_FORM,
     MSG_CODE_UNKNOWN,
     PaperFileError,
+    RateLimit,
     code_form_csrf,
     code_form_csrf_valid,
     csrf_token,
@@ -35,10 +38,11 @@ from services.responses.domain import (
     in_english,
     is_chosen,
     read_aloud_text,
+    retry_after_seconds,
 )
 from services.responses.service import FieldworkOver, PageView, ShowPage, Submitted, Unavailable
 from shared.onbehalf import key_or_role
-from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
+from shared.public_pages import LOOPBACK, PAGE_HEADERS
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -52,6 +56,7 @@ from shared.questionnaires import (
     with_provider,
 )
 from shared.runtime import ServiceContext
+from shared.settings import Settings
 from shared.tokens import normalise_letter_code
 
 _templates = Environment(
@@ -122,6 +127,54 @@ def _busy(retry_after: int) -> Response:
     return response
 
 
+def rate_limits(settings: Settings) -> tuple[RateLimit, ...]:
+    """The questionnaire's pages, and a much smaller bucket on posting a letter's personal code
+    (someone guessing codes)."""
+    return (
+        RateLimit("q", "/q/", settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
+        RateLimit(
+            "code",
+            CODE_PATH,
+            settings.letter_code_rate_per_second,
+            settings.letter_code_rate_burst,
+            frozenset({"POST"}),
+        ),
+    )
+
+
+class RateLimitMiddleware:
+    """The :func:`rate_limits`: 429 with a Dutch page when a client's bucket is empty.
+
+    The buckets live in PostgreSQL (one atomic upsert per request), so the limit holds across
+    every HTTP worker process and replica. The address is the one uvicorn reports: behind a
+    proxy that sends X-Forwarded-For from a trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by
+    default) it is the respondent's own. Loopback itself is exempt (the demo, local checks);
+    production limits at the proxy too.
+    """
+
+    def __init__(self, app: ASGIApp, pool: asyncpg.Pool, limits: tuple[RateLimit, ...]) -> None:
+        self.app = app
+        self.pool = pool
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._limit_for(scope)
+        client = scope.get("client")
+        host = client[0] if client else ""
+        if limit is not None and host not in LOOPBACK:
+            async with self.pool.acquire() as conn:
+                take = await store.take_rate_token(conn, limit.client_key(host), limit.rate, limit.burst)
+            if not take.allowed:
+                await _busy(retry_after_seconds(take.tokens, limit.rate))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _limit_for(self, scope: Scope) -> RateLimit | None:
+        if scope["type"] != "http":
+            return None
+        return next((lim for lim in self.limits if lim.applies_to(scope["path"], scope["method"])), None)
+
+
 class AudioFiles(StaticFiles):
     """Sound files are named by their content, so they never change: cache them for good."""
 
@@ -160,16 +213,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
-        prefixes=("/q/",),
-        refusal=_busy,
-    )
-    app.add_middleware(  # guessing personal codes: a much smaller bucket on posts to /code
-        RateLimitMiddleware,
-        limiter=RateLimiter(settings.letter_code_rate_per_second, settings.letter_code_rate_burst),
-        prefixes=(CODE_PATH,),
-        refusal=_busy,
-        methods=frozenset({"POST"}),
+        pool=ctx.pool,
+        limits=rate_limits(settings),
     )
     portal_secret = settings.portal_assertion_secret
     require_admin = key_or_role(settings.admin_api_key.get_secret_value(), portal_secret, "bureau")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.responses.domain import RateLimit
 from shared.db import Connection
 from shared.events import (
     AnswerValue,
@@ -225,3 +226,47 @@ async def withdraw(conn: Connection, invitation_id: uuid.UUID) -> Withdrawal | N
     )
     await add_to_outbox(conn, SCHEMA, [event])
     return Withdrawal("withdrawn", withdrawn["response_id"])
+
+
+# The bucket's tokens now: what was left plus the refill since, never above the burst.
+_REFILLED = "least($2, b.tokens + extract(epoch FROM now() - b.updated_at)::float8 * $3)"
+
+
+@dataclass(frozen=True)
+class RateTake:
+    """One request's turn at its client's token bucket: let through or not, and what is left."""
+
+    allowed: bool
+    tokens: float
+
+
+async def take_rate_token(conn: Connection, client: str, rate: float, burst: int) -> RateTake:
+    """Take a token from ``client``'s bucket (``burst`` at most, refilled at ``rate`` per second).
+
+    One atomic upsert: every HTTP worker and replica shares the bucket, and the row lock makes
+    concurrent requests of one client take their turns.
+    """
+    row = await conn.fetchrow(
+        "INSERT INTO responses.rate_buckets AS b (client, tokens, allowed, updated_at)"
+        " VALUES ($1, $2::float8 - 1, true, now())"
+        f" ON CONFLICT (client) DO UPDATE SET tokens = {_REFILLED} - ({_REFILLED} >= 1)::int,"
+        f" allowed = {_REFILLED} >= 1, updated_at = now()"
+        " RETURNING allowed, tokens",
+        client,
+        float(burst),
+        rate,
+    )
+    assert row is not None
+    return RateTake(row["allowed"], row["tokens"])
+
+
+async def forget_full_rate_buckets(conn: Connection, limit: RateLimit) -> int:
+    """Delete the limit's buckets that have filled up again (a client back at its burst needs no row)."""
+    status = await conn.execute(
+        "DELETE FROM responses.rate_buckets WHERE starts_with(client, $3)"
+        " AND tokens + extract(epoch FROM now() - updated_at) * $1 >= $2",
+        limit.rate,
+        float(limit.burst),
+        limit.client_key(""),
+    )
+    return int(status.split()[-1])

@@ -42,7 +42,16 @@ def wire(ctx: ServiceContext) -> list[Loop]:
             if emitted:
                 ctx.relay.wake()
             if emitted < service.SNAPSHOTS.batch:
-                await asyncio.sleep(service.SNAPSHOTS.poll_seconds)
+                await asyncio.sleep(await until_next_snapshot())
+
+    async def until_next_snapshot() -> float:
+        """Quickly while snapshots are held back; at the scheduler's pace when none is (idle)."""
+        idle = ctx.settings.scheduler_poll_seconds
+        try:
+            async with ctx.pool.acquire() as conn:
+                return await service.snapshot_loop_pause(conn, idle)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return idle
 
     return [held_back_snapshots]
 

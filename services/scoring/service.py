@@ -279,6 +279,13 @@ async def emit_due_snapshots(conn: Connection) -> int:
     return len(providers)
 
 
+async def snapshot_loop_pause(conn: Connection, idle_seconds: float) -> float:
+    """How long the snapshot loop may sleep: until the next held-back snapshot is due (at least
+    ``SNAPSHOTS.poll_seconds``), or ``idle_seconds`` when none is held back."""
+    due = await store.seconds_to_next_snapshot(conn)
+    return idle_seconds if due is None else min(idle_seconds, max(SNAPSHOTS.poll_seconds, due))
+
+
 _SNAPSHOT_TYPE = ScoresUpdated.model_fields["type"].default
 _SNAPSHOT_VERSION = ScoresUpdated.model_fields["version"].default
 

@@ -420,6 +420,15 @@ async def hold_back(conn: Connection, providers: Sequence[ProviderKey], interval
     )
 
 
+async def seconds_to_next_snapshot(conn: Connection) -> float | None:
+    """How long until the earliest held-back snapshot is due (0 if one is); None if none is held."""
+    due: float | None = await conn.fetchval(
+        "SELECT greatest(0, extract(epoch FROM min(due_at) - clock_timestamp()))::float8"
+        " FROM scoring.pending_snapshots"
+    )
+    return due
+
+
 async def take_due_snapshots(conn: Connection, limit: int, interval_seconds: float) -> list[ProviderKey]:
     """Take the pending snapshots that are due, oldest first (concurrent takers skip each other's
     rows). One whose provider got a snapshot within the interval after all (a batch that held it

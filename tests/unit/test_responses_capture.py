@@ -20,11 +20,11 @@ from services.responses.domain import (
     paper_answers,
     read_aloud_text,
     read_paper_csv,
+    retry_after_seconds,
     spoken_texts,
     take_page,
     wav_duration,
 )
-from shared.public_pages import RateLimiter
 from shared.questionnaires import load_questionnaire
 from shared.tokens import format_short_code, normalise_short_code, short_code
 
@@ -278,20 +278,11 @@ def test_a_short_code_is_read_back_however_it_was_typed() -> None:
 # --- rate limiting ---------------------------------------------------------------------
 
 
-def test_a_client_gets_its_burst_and_then_has_to_wait() -> None:
-    limiter = RateLimiter(rate=2, burst=3)
-    assert [limiter.allow("a", 0.0) for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("b", 0.0)  # another client has its own bucket
-    assert limiter.retry_after("a") == 1
-    assert limiter.allow("a", 0.5)  # one request back after half a second
-
-
-def test_idle_clients_are_forgotten_when_there_are_many() -> None:
-    limiter = RateLimiter(rate=1, burst=2, max_clients=10)
-    for i in range(11):
-        limiter.allow(str(i), 0.0)
-    limiter.allow("late", 100.0)
-    assert len(limiter) == 1
+def test_a_refused_client_is_told_the_whole_seconds_until_its_next_request() -> None:
+    assert retry_after_seconds(tokens=0.0, rate=2) == 1  # half a second: rounded up
+    assert retry_after_seconds(tokens=0.5, rate=0.1) == 5
+    assert retry_after_seconds(tokens=-2.0, rate=1) == 3
+    assert retry_after_seconds(tokens=0.999, rate=1000) == 1  # never 0
 
 
 # --- spoken questions ------------------------------------------------------------------
