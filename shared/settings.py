@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     audio_dir: Path = Path("audio")
     questionnaire_rate_per_second: float = Field(default=5.0, gt=0)
     questionnaire_rate_burst: int = Field(default=60, ge=1)
+    # Request bodies, counted as received (chunked too): 413 above these. Contact deliveries
+    # (CSV/XLSX), imports (paper forms, returned mail), everything else (JSON, forms, DSNs).
+    max_delivery_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_import_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     log_format: Literal["json", "console"] = "json"

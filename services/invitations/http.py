@@ -18,18 +18,17 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
+from shared.http import service_app
 from shared.logging import get_logger
 from shared.runtime import ServiceContext
 
-# A delivery larger than this is refused before it is read (a year of contacts is far smaller).
-MAX_DELIVERY_BYTES = 64 * 1024 * 1024
 NOT_FOUND = "niet gevonden / not found"
 log = get_logger(__name__)
 
@@ -43,7 +42,7 @@ class NewStudy(BaseModel):
     study_id: str = Field(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)
     name: str = Field(min_length=1, max_length=200)
     scheme_id: SafeId | None = Field(default=None, description="bow, uwv-reintegratie, uwv-jobcoach, …")
-    year: int | None = Field(default=None, ge=2000, le=2100, description="the measurement year")
+    year: StrictInt | None = Field(default=None, ge=2000, le=2100, description="the measurement year")
     period_start: date | None = None
     period_end: date | None = None
     questionnaire_id: SafeId | None = Field(
@@ -58,13 +57,13 @@ GroupName = Annotated[str, Field(pattern=r"^[a-z0-9_./-]{1,64}$")]
 class EnrolmentOptions(BaseModel):
     """What a provider may change in its own enrolment."""
 
-    phone_option: bool | None = None
-    phone_interviews: int | None = Field(default=None, ge=0, le=100_000)
+    phone_option: StrictBool | None = None
+    phone_interviews: StrictInt | None = Field(default=None, ge=0, le=100_000)
     group_variants: dict[GroupName, str] | None = Field(
         default=None,
         description='client group → questionnaire variant, e.g. {"inburgering": "client/inburgering"}',
     )
-    sample_sizes: dict[SafeId, int] | None = Field(
+    sample_sizes: dict[SafeId, StrictInt] | None = Field(
         default=None, description="service → requested net sample size; more delivered → a sample is drawn"
     )
 
@@ -81,10 +80,10 @@ class EnrolmentChanges(EnrolmentOptions):
 class NewEnrolment(BaseModel):
     provider_id: str = Field(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)
     services: list[SafeId] = Field(default_factory=list, description="dienst or perceel codes")
-    phone_option: bool = False
-    phone_interviews: int = Field(default=0, ge=0, le=100_000)
+    phone_option: StrictBool = False
+    phone_interviews: StrictInt = Field(default=0, ge=0, le=100_000)
     group_variants: dict[GroupName, str] = Field(default_factory=dict)
-    sample_sizes: dict[SafeId, int] = Field(default_factory=dict)
+    sample_sizes: dict[SafeId, StrictInt] = Field(default_factory=dict)
     recognition_date: date | None = Field(default=None, description="erkenningsdatum (jobcoach)")
     period_start: date | None = None
     period_end: date | None = None
@@ -116,7 +115,16 @@ def _enrolment_json(enrolment: Enrolment) -> dict[str, Any]:
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden invitations: provider API", version="1")
+    settings = ctx.settings
+    app = service_app(
+        "Tevreden invitations: provider API",
+        "1",
+        limits=[
+            (r"/api/studies/[^/]+/deliveries", settings.max_delivery_bytes),
+            (r"/api/returned-mail", settings.max_import_bytes),
+        ],
+        default_limit=settings.max_body_bytes,
+    )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
     require_admin = key_check(admin_key)
@@ -343,7 +351,7 @@ class ReturnedLetter(BaseModel):
 
 class NextCalls(BaseModel):
     agent_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    limit: int = Field(default=5, ge=1, le=100)
+    limit: StrictInt = Field(default=5, ge=1, le=100)
 
 
 class CallOutcome(BaseModel):
@@ -425,8 +433,6 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
         """Returned letters (retourpost): CSV with ``short_code`` or ``letter_id`` (and ``reason``),
         or JSON ``[{"reference": ..., "reason": ...}]``. The person moves to the next mode."""
         body = await request.body()
-        if len(body) > 10_000_000:
-            raise HTTPException(413, "Te groot / too large")
         try:
             if request.headers.get("content-type", "").startswith("application/json"):
                 items = [service.ReturnedMail(r.reference, r.reason) for r in _RETURNS.validate_json(body)]
@@ -583,9 +589,6 @@ def _ops_page(title: str, rows: list[tuple[str, str]]) -> str:
 
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:
     """The file from a raw body or a multipart ``file`` field, and its name when it has one."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > MAX_DELIVERY_BYTES:
-        raise HTTPException(413, "Bestand te groot / file too large")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")

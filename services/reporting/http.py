@@ -18,11 +18,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 from services.reporting import documents, service, store
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
+from shared.http import service_app
 from shared.runtime import ServiceContext
 
 SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
@@ -47,7 +48,9 @@ class ProviderSummary(BaseModel):
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden reporting: reports per provider", version="1")
+    app = service_app(
+        "Tevreden reporting: reports per provider", "1", limits=[], default_limit=ctx.settings.max_body_bytes
+    )
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
     require_admin = key_check(admin_key)
@@ -184,7 +187,7 @@ class FieldworkClosed(BaseModel):
     study_name: str | None = None
     period_start: date | None = None
     period_end: date | None = None
-    review_days: float | None = Field(default=None, ge=0, le=365)
+    review_days: StrictFloat | None = Field(default=None, ge=0, le=365)  # never true/false
     # Organisation names for the reports (providers are organisations, never persons).
     provider_names: dict[str, str] = Field(default_factory=dict)
 

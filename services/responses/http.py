@@ -34,6 +34,7 @@ from services.responses.domain import (
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
+from shared.http import service_app
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -61,7 +62,6 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
-MAX_PAPER_BYTES = 16 * 1024 * 1024
 
 
 def _first_input_id(question: Question) -> str:
@@ -161,7 +161,12 @@ def _problems_json(errors: dict[str, str]) -> list[dict[str, str]]:
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     settings = ctx.settings
-    app = FastAPI(title="Tevreden responses: questionnaire, callcentre and paper", version="1")
+    app = service_app(
+        "Tevreden responses: questionnaire, callcentre and paper",
+        "1",
+        limits=[(r"/api/paper-imports", settings.max_import_bytes)],
+        default_limit=settings.max_body_bytes,
+    )
     secret = settings.token_secret.get_secret_value().encode()
     audio = AudioLibrary(settings.audio_dir)
     settings.audio_dir.mkdir(parents=True, exist_ok=True)
@@ -250,8 +255,6 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.post("/api/paper-imports", dependencies=[Depends(require_admin)], tags=["admin"])
     async def import_paper(request: Request) -> dict[str, Any]:
         """Keyed-in paper forms as CSV (body ``text/csv``, or multipart field ``file``)."""
-        if int(request.headers.get("content-length") or 0) > MAX_PAPER_BYTES:
-            raise HTTPException(413, "Bestand te groot / file too large")
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             upload = (await request.form()).get("file")
             if upload is None or isinstance(upload, str):

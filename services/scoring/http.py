@@ -19,6 +19,7 @@ from services.scoring import pipeline, service, status_page
 from services.scoring.fieldwork import ForecastSettings, status_seen_by
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
+from shared.http import service_app
 from shared.runtime import ServiceContext
 
 StudyId = Annotated[str, Path(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
@@ -31,7 +32,9 @@ BUREAU = "bureau"  # the caller with the admin key
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden scoring: figures per provider", version="2")
+    app = service_app(
+        "Tevreden scoring: figures per provider", "2", limits=[], default_limit=ctx.settings.max_body_bytes
+    )
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
     require_admin = key_check(admin_key)

@@ -460,7 +460,7 @@ async def test_a_paper_file_without_an_invitation_column_is_refused_as_a_whole(
             "/api/paper-imports", content=b"grade,recommended\n8,ja\n", headers={"Content-Type": "text/csv"}
         )
     assert response.status_code == 422
-    assert "short_code" in response.json()["detail"]
+    assert "short_code" in response.json()["detail"][0]["msg"]
 
 
 async def test_a_paper_file_can_be_uploaded_as_a_form_field(service: ServiceRuntime) -> None:
