@@ -39,6 +39,7 @@ class Problem(BaseModel):
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Problem, "description": "Conflict"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Not found"}}
 FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"model": Problem, "description": "Forbidden"}}
 
 

@@ -34,7 +34,7 @@ from services.responses.domain import (
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
-from shared.http import service_app
+from shared.http import CONFLICT, NOT_FOUND, service_app
 from shared.questionnaires import (
     FreeTextQuestion,
     GradeQuestion,
@@ -152,11 +152,23 @@ class Interview(BaseModel):
     answers: dict[str, Any] = Field(max_length=500)
 
 
-def _problems_json(errors: dict[str, str]) -> list[dict[str, str]]:
+def _problems_json(errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Per-question problems in the standard validation list: where, in English, and in Dutch."""
     return [
-        {"question": qid, "problem_nl": message, "problem_en": in_english(message)}
+        {
+            "type": "invalid_answer",
+            "loc": ["body", "answers", qid],
+            "msg": in_english(message),
+            "ctx": {"question": qid, "problem_nl": message},
+        }
         for qid, message in errors.items()
     ]
+
+
+_INTERVIEW_REFUSALS = {
+    "unknown_invitation": (404, "Onbekende uitnodiging / unknown invitation"),
+    "withdrawn": (409, "De antwoorden zijn ingetrokken / the answers were withdrawn"),
+}
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
@@ -228,7 +240,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(404, "Onbekende uitnodiging / unknown invitation")
         return found
 
-    @app.post("/api/interviews", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    @app.post(
+        "/api/interviews",
+        dependencies=[Depends(require_callcentre)],
+        tags=["callcentre"],
+        responses={201: {"description": "Stored"}, **NOT_FOUND, **CONFLICT},
+    )
     async def submit_interview(body: Interview) -> JSONResponse:
         """A completed interview. 201 stored; 200 already answered (a no-op); 422 per-question errors;
         404 unknown invitation; 409 withdrawn."""
@@ -246,9 +263,9 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             content["answered_mode"] = outcome.answered_mode
             return JSONResponse(content, status_code=200)
         if outcome.status == "invalid":
-            content["errors"] = _problems_json(outcome.errors)
-            return JSONResponse(content, status_code=422)
-        return JSONResponse(content, status_code=404 if outcome.status == "unknown_invitation" else 409)
+            return JSONResponse(content | {"detail": _problems_json(outcome.errors)}, status_code=422)
+        status_code, detail = _INTERVIEW_REFUSALS[outcome.status]
+        return JSONResponse(content | {"detail": detail}, status_code=status_code)
 
     # --- the bureau ------------------------------------------------------------------
 

@@ -275,6 +275,20 @@ async def test_typed_answers_are_shown_again_escaped(service: ServiceRuntime) ->
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
 
 
+async def test_a_nul_in_a_free_text_answer_shows_the_page_with_the_error_at_the_field(
+    service: ServiceRuntime,
+) -> None:
+    token, invitation_id = await invite(service)
+    async with client(service) as http:
+        page = await http.get(f"/q/{token}")
+        answers = {**REGULAR_ANSWERS, "remarks": "Fijn\x00contact"}
+        response = await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **answers})
+    assert response.status_code == 422
+    assert '<a href="#remarks">' in response.text
+    assert '<span id="e-remarks">Uw antwoord bevat een teken dat wij niet kunnen opslaan.' in response.text
+    assert await responses_of(service, invitation_id) == []
+
+
 async def test_a_decimal_grade_is_taken_from_an_opdrachtgever(service: ServiceRuntime) -> None:
     token, invitation_id = await invite(service, "bow-opdrachtgever")
     async with client(service) as http:
@@ -376,14 +390,35 @@ async def test_an_interview_with_wrong_answers_gets_the_problems_per_question(
             json={"invitation_id": str(invitation_id), "interviewer_id": "int-1", "answers": answers},
         )
     assert response.status_code == 422
-    assert response.json()["errors"] == [
+    assert response.json()["detail"] == [
         {
-            "question": "grade",
-            "problem_nl": "Geef een cijfer van 1 tot en met 10.",
-            "problem_en": "Give a grade from 1 to 10.",
+            "type": "invalid_answer",
+            "loc": ["body", "answers", "grade"],
+            "msg": "Give a grade from 1 to 10.",
+            "ctx": {"question": "grade", "problem_nl": "Geef een cijfer van 1 tot en met 10."},
         },
-        {"question": "recommended", "problem_nl": "Kies een antwoord.", "problem_en": "Choose an answer."},
+        {
+            "type": "invalid_answer",
+            "loc": ["body", "answers", "recommended"],
+            "msg": "Choose an answer.",
+            "ctx": {"question": "recommended", "problem_nl": "Kies een antwoord."},
+        },
     ]
+    assert await responses_of(service, invitation_id) == []
+
+
+async def test_a_nul_in_a_free_text_answer_of_an_interview_is_refused_with_its_place(
+    service: ServiceRuntime,
+) -> None:
+    _, invitation_id = await invite(service)
+    answers = {**REGULAR_ANSWERS, "remarks": "Goed\x00geholpen"}
+    async with client(service, **CALLCENTRE) as http:
+        response = await http.post(
+            "/api/interviews",
+            json={"invitation_id": str(invitation_id), "interviewer_id": "int-1", "answers": answers},
+        )
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "answers", "remarks"]]
     assert await responses_of(service, invitation_id) == []
 
 
@@ -449,6 +484,25 @@ async def test_paper_rows_are_checked_one_by_one_and_the_good_rows_kept(service:
     assert report["problems"][0]["problem_en"] == "Give a grade from 1 to 10."
     [row] = await responses_of(service, third)
     assert (row["mode"], row["answers"]) == ("paper", {"grade": 6})
+    assert await responses_of(service, second) == []
+
+
+async def test_a_paper_row_with_a_nul_in_a_free_text_answer_is_refused_and_the_others_kept(
+    service: ServiceRuntime,
+) -> None:
+    _, first = await invite(service)
+    _, second = await invite(service)
+    csv = f"invitation_id,grade,remarks\n{first},8,Prima\n{second},7,Goed\x00zo\n"
+    async with client(service, **ADMIN) as http:
+        response = await http.post(
+            "/api/paper-imports", content=csv.encode(), headers={"Content-Type": "text/csv"}
+        )
+    report = response.json()
+    assert (report["rows_stored"], report["rows_rejected"]) == (1, 1)
+    assert [(p["row"], p["column"]) for p in report["problems"]] == [(3, "remarks")]
+    assert report["problems"][0]["problem_en"].startswith("The answer holds a character")
+    [row] = await responses_of(service, first)
+    assert row["answers"] == {"grade": 8, "remarks": "Prima"}
     assert await responses_of(service, second) == []
 
 
