@@ -43,9 +43,31 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"model": Problem, "description": "Forbidden"}}
 
 
+KEY_REFUSED_PAGE: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Wrong key: the page says so",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def invalid(message: str, loc: Location = ("body",), kind: str = "value_error") -> RequestValidationError:
     """A 422 in the standard shape, raised by a handler that finds its input wrong."""
     return RequestValidationError([{"type": kind, "loc": loc, "msg": message}])
+
+
+def answer_errors(app: FastAPI, statuses: Mapping[type[Exception], int]) -> None:
+    """Domain errors to HTTP in one place: each type answers its status with its message (a 422
+    in the standard list, at ``body``)."""
+    for kind, status_code in statuses.items():
+        app.add_exception_handler(kind, _domain_error(status_code))
+
+
+def _domain_error(status_code: int) -> Callable[[Request, Exception], Coroutine[Any, Any, Response]]:
+    async def answer(request: Request, exc: Exception) -> Response:
+        return await _http_error(request, HTTPException(status_code, str(exc)))
+
+    return answer
 
 
 def too_large(limit: int) -> str:

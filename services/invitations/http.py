@@ -25,7 +25,7 @@ from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
-from shared.http import service_app
+from shared.http import CONFLICT, FORBIDDEN, KEY_REFUSED_PAGE, answer_errors, invalid, service_app
 from shared.logging import get_logger
 from shared.runtime import ServiceContext
 
@@ -125,6 +125,10 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         ],
         default_limit=settings.max_body_bytes,
     )
+    answer_errors(
+        app,
+        {service.InvalidRequestError: 422, service.AlreadyExistsError: 409, service.ConflictError: 409},
+    )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
     require_admin = key_check(admin_key)
@@ -145,10 +149,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
                 raise HTTPException(404, NOT_FOUND)
             return caller.provider_id
         if provider_id is None:
-            raise HTTPException(422, "De beheerder noemt de dienstverlener / admin: give ?provider_id=")
+            raise invalid(
+                "De beheerder noemt de dienstverlener / admin: give ?provider_id=", ("query", "provider_id")
+            )
         return provider_id
 
-    @app.post("/api/providers", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post("/api/providers", status_code=201, dependencies=[Depends(require_admin)], responses=CONFLICT)
     async def create_provider(body: NewProvider) -> dict[str, str]:
         """Register a provider (dienstverlener); its API key is shown once."""
         try:
@@ -158,16 +164,10 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         ctx.relay.wake()
         return {"provider_id": body.provider_id, "api_key": api_key}
 
-    @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)], responses=CONFLICT)
     async def create_study(body: NewStudy) -> dict[str, Any]:
         """A study (onderzoek): a scheme over a measurement period."""
-        try:
-            study = await service.create_study(ctx.pool, **body.model_dump())
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except service.AlreadyExistsError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        return _study_json(study)
+        return _study_json(await service.create_study(ctx.pool, **body.model_dump()))
 
     @app.get("/api/studies")
     async def list_studies(caller: Annotated[Caller, Depends(current_caller)]) -> list[dict[str, Any]]:
@@ -181,7 +181,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
 
-    @app.post("/api/studies/{study_id}/enrolments", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post(
+        "/api/studies/{study_id}/enrolments",
+        status_code=201,
+        dependencies=[Depends(require_admin)],
+        responses=CONFLICT,
+    )
     async def enrol(study_id: str, body: NewEnrolment) -> dict[str, Any]:
         """Enrol a provider in a study with its services and options (inschrijving)."""
         values = body.model_dump()
@@ -189,11 +194,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         try:
             enrolment = await service.enrol(ctx.pool, Enrolment(study_id=study_id, **values))
         except service.NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except service.AlreadyExistsError as exc:
-            raise HTTPException(409, str(exc)) from exc
+            raise HTTPException(404, str(exc)) from exc  # the bureau's own call: which one is unknown
         return _enrolment_json(enrolment)
 
     @app.get("/api/studies/{study_id}/enrolments")
@@ -219,7 +220,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
 
-    @app.patch("/api/studies/{study_id}/enrolments/{provider_id}")
+    @app.patch("/api/studies/{study_id}/enrolments/{provider_id}", responses=FORBIDDEN)
     async def change_enrolment(
         study_id: str,
         provider_id: str,
@@ -241,13 +242,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             for k, v in changes.items()
             if k not in ("recognition_date", "period_start", "period_end")
         ):
-            raise HTTPException(422, "null is not a value for these fields")
+            raise invalid("null is not a value for these fields")
         try:
             enrolment = await service.change_enrolment(ctx.pool, study_id, provider_id, changes)
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
         return _enrolment_json(enrolment)
 
     @app.get("/api/enrolments")
@@ -466,7 +465,12 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
         """The agent's next call tasks (leased to them), within calling hours."""
         return await service.next_calls(ctx.pool, ctx.settings, body.agent_id, body.limit)
 
-    @app.post("/api/calls/{task_id}/outcome", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    @app.post(
+        "/api/calls/{task_id}/outcome",
+        dependencies=[Depends(require_callcentre)],
+        tags=["callcentre"],
+        responses=CONFLICT,
+    )
     async def call_outcome(task_id: uuid.UUID, body: CallOutcome) -> dict[str, Any]:
         """A call's outcome (disposition); 409 when the task is already closed or cancelled
         (the person answered or opted out meanwhile)."""
@@ -476,10 +480,6 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
             )
         except service.NotFoundError as exc:
             raise HTTPException(404, "Onbekende taak / unknown task") from exc
-        except service.ConflictError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
         ctx.relay.wake()
         return result
 
@@ -520,13 +520,18 @@ def _extra_wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) ->
             )
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
-        except service.InvalidRequestError as exc:
+        except service.InvalidRequestError as exc:  # here too: the ops page answers these as a page
             raise HTTPException(422, str(exc)) from exc
         except service.ConflictError as exc:
             raise HTTPException(409, str(exc)) from exc
         return result
 
-    @app.post("/api/studies/{study_id}/extra-waves", dependencies=[Depends(require_admin)], tags=["waves"])
+    @app.post(
+        "/api/studies/{study_id}/extra-waves",
+        dependencies=[Depends(require_admin)],
+        tags=["waves"],
+        responses={201: {"description": "Started"}, **CONFLICT},
+    )
     async def extra_wave(study_id: str, body: NewExtraWave, response: Response) -> dict[str, Any]:
         """An extra reminder or phone round for the non-respondents of these providers whose own
         plan is over (respondents and people who opted out never). 201 the first time; 200 with
@@ -541,7 +546,12 @@ def _extra_wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) ->
         """The study's extra waves with the people in each and how many were approached yet."""
         return await service.extra_waves(ctx.pool, study_id)
 
-    @app.post("/ops/studies/{study_id}/extra-waves", response_class=HTMLResponse, tags=["operations"])
+    @app.post(
+        "/ops/studies/{study_id}/extra-waves",
+        response_class=HTMLResponse,
+        tags=["operations"],
+        responses={201: {"description": "Started"}, **KEY_REFUSED_PAGE, **CONFLICT},
+    )
     async def extra_wave_form(study_id: str, request: Request) -> HTMLResponse:
         """The ops page's button (a form: ``kind``, ``providers`` comma-separated, ``wave_key``,
         ``api_key``, the admin key the operator types): the same action, answered as a page."""

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, StrictFloat
 from services.reporting import documents, service, store
 from shared.apikeys import key_check, same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
-from shared.http import service_app
+from shared.http import CONFLICT, service_app
 from shared.runtime import ServiceContext
 
 SafeId = Annotated[str, PathParam(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)]
@@ -104,7 +104,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             )
         return {"study_id": study_id, "drafts_due": providers}
 
-    @app.post("/api/reports/{study_id}/{provider_id}/response")
+    @app.post("/api/reports/{study_id}/{provider_id}/response", responses=CONFLICT)
     async def provider_response(
         study_id: SafeId,
         provider_id: SafeId,
