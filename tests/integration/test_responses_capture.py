@@ -112,6 +112,12 @@ def questions_on(html: str) -> list[str]:
     return re.findall(r'class="question[^"]*" id="q-([a-z0-9_]+)"', html)
 
 
+async def post_whole(http: httpx.AsyncClient, token: str, answers: Mapping[str, Any]) -> httpx.Response:
+    """GET the link's page (for its CSRF token), then post every answer in one form."""
+    page = await http.get(f"/q/{token}")
+    return await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **answers})
+
+
 async def post_page(
     http: httpx.AsyncClient, token: str, answers: Mapping[str, Any], **extra: str
 ) -> httpx.Response:
@@ -260,8 +266,7 @@ async def test_a_questionnaire_answered_page_by_page_ends_on_the_thanks_page_and
 async def test_the_whole_questionnaire_may_be_posted_in_one_form(service: ServiceRuntime) -> None:
     token, invitation_id = await invite(service)
     async with client(service) as http:
-        page = await http.get(f"/q/{token}")
-        end = await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **REGULAR_ANSWERS})
+        end = await post_whole(http, token, REGULAR_ANSWERS)
     assert "Bedankt" in end.text
     assert len(await responses_of(service, invitation_id)) == 1
 
@@ -280,9 +285,7 @@ async def test_a_nul_in_a_free_text_answer_shows_the_page_with_the_error_at_the_
 ) -> None:
     token, invitation_id = await invite(service)
     async with client(service) as http:
-        page = await http.get(f"/q/{token}")
-        answers = {**REGULAR_ANSWERS, "remarks": "Fijn\x00contact"}
-        response = await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **answers})
+        response = await post_whole(http, token, {**REGULAR_ANSWERS, "remarks": "Fijn\x00contact"})
     assert response.status_code == 422
     assert '<a href="#remarks">' in response.text
     assert '<span id="e-remarks">Uw antwoord bevat een teken dat wij niet kunnen opslaan.' in response.text

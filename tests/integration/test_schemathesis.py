@@ -4,7 +4,7 @@ that none is a server error, that each status code is documented and that each J
 matches its documented schema.
 
 The number of examples per operation is bounded (``EXAMPLES``) and the generation is
-derandomized: the same cases every run, a few seconds per service.
+derandomized: the same cases every run.
 """
 
 from __future__ import annotations
