@@ -107,5 +107,3 @@ def withdraw(
         raise typer.Exit(2)
     body = response.json()
     typer.echo(f"{body['invitation_id']}: {body['outcome']}")
-
-
