@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 EVENTS_CONSUMED = Counter(
@@ -61,7 +62,7 @@ def health_router(checks: dict[str, HealthCheck]) -> APIRouter:
     """``/healthz`` runs every check (503 with the failing ones), ``/metrics`` for Prometheus."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", responses={503: {"description": "Unhealthy: the failing checks"}})
     async def healthz(response: Response) -> dict[str, object]:
         failures: dict[str, str] = {}
         for name, check in checks.items():
@@ -74,7 +75,7 @@ def health_router(checks: dict[str, HealthCheck]) -> APIRouter:
             return {"status": "unhealthy", "failures": failures}
         return {"status": "ok"}
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.events import AnswerValue, RespondentType
+from shared.text import storable
 
 QuestionId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 OptionValue = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
@@ -52,6 +53,7 @@ MSG_MATRIX = "Geef bij elke stelling een antwoord van 1 tot en met 5."
 MSG_RANK_ALL = "Geef elk onderdeel een eigen plaats: 1, 2, 3 enzovoort."
 MSG_PERCENTAGE = "Vul bij elk onderdeel een percentage van 0 tot en met 100 in."
 MSG_HIDDEN = "Deze vraag hoort niet bij uw eerdere antwoorden. Laat haar leeg."
+MSG_UNSTORABLE = "Uw antwoord bevat een teken dat wij niet kunnen opslaan. Haal het weg."
 
 
 def _range_message(low: float, high: float) -> str:
@@ -324,6 +326,8 @@ class _OptionsQuestion(_QuestionBase):
             return _Parsed({}, MSG_OTHER_TEXT)
         if len(text) > FreeTextQuestion.DEFAULT_MAX_LENGTH:
             return _Parsed({}, _too_long(FreeTextQuestion.DEFAULT_MAX_LENGTH))
+        if not storable(text):
+            return _Parsed({}, MSG_UNSTORABLE)
         return _Parsed({self.id + OTHER_SUFFIX: text})
 
 
@@ -565,6 +569,8 @@ class FreeTextQuestion(_QuestionBase):
             return _Parsed({}, MSG_FILL_IN)
         if len(text) > self.max_length:
             return _Parsed({}, _too_long(self.max_length))
+        if not storable(text):
+            return _Parsed({}, MSG_UNSTORABLE)
         return _Parsed({self.id: text})
 
 

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # The /code page (a letter's personal code typed in): a much smaller bucket per address.
     letter_code_rate_per_second: float = Field(default=0.2, gt=0)
     letter_code_rate_burst: int = Field(default=10, ge=1)
+    # Request bodies, counted as received (chunked too): 413 above these. Contact deliveries
+    # (CSV/XLSX), imports (paper forms, returned mail), everything else (JSON, forms, DSNs).
+    max_delivery_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_import_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     # HTTP worker processes per service instance, sharing its port (pre-fork): the responses

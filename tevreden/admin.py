@@ -44,10 +44,10 @@ def deliver_file(target: Target, study_id: str, provider_id: str, path: Path, co
         console.print(f"[red]Invitations service not reachable at {target.base_url}: {exc}[/]")
         return FAILED
     if response.status_code == 422:
-        console.print(f"[bold red]Refused:[/] {_detail(response)}")
+        console.print(f"[bold red]Refused:[/] {error_detail(response)}")
         return REFUSED
     if response.status_code != 201:
-        console.print(f"[red]{response.status_code}: {_detail(response)}[/]")
+        console.print(f"[red]{response.status_code}: {error_detail(response)}[/]")
         return FAILED
     print_receipt(console, response.json())
     return ACCEPTED
@@ -87,7 +87,7 @@ def enrol_provider(target: Target, study_id: str, body: dict[str, Any], console:
         console.print(f"[red]Invitations service not reachable at {target.base_url}: {exc}[/]")
         return FAILED
     if response.status_code != 201:
-        console.print(f"[red]{response.status_code}: {_detail(response)}[/]")
+        console.print(f"[red]{response.status_code}: {error_detail(response)}[/]")
         return FAILED
     console.print_json(data=response.json())
     return ACCEPTED
@@ -104,8 +104,14 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
     return pairs
 
 
-def _detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
+    """A service's error as one line: ``{"detail": "..."}``, or a 422's list as ``where: what; …``."""
     try:
-        return str(response.json().get("detail", response.text))
+        detail = response.json().get("detail", response.text)
     except ValueError:
         return response.text
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in item.get('loc', []))}: {item.get('msg', '')}" for item in detail
+        )
+    return str(detail)

@@ -15,6 +15,7 @@ import httpx
 import typer
 
 from shared.settings import get_settings
+from tevreden.admin import error_detail
 
 app = typer.Typer(no_args_is_help=True, help="Responses: spoken questionnaires, paper forms, withdrawals.")
 
@@ -79,7 +80,7 @@ def import_paper(
         timeout=120,
     )
     if response.status_code != 200:
-        typer.echo(f"refused ({response.status_code}): {_detail(response)}", err=True)
+        typer.echo(f"refused ({response.status_code}): {error_detail(response)}", err=True)
         raise typer.Exit(2)
     report: dict[str, Any] = response.json()
     typer.echo(
@@ -102,14 +103,7 @@ def withdraw(
         f"{_base(url)}/api/responses/{invitation_id}", headers=_headers(api_key), timeout=30
     )
     if response.status_code != 200:
-        typer.echo(f"refused ({response.status_code}): {_detail(response)}", err=True)
+        typer.echo(f"refused ({response.status_code}): {error_detail(response)}", err=True)
         raise typer.Exit(2)
     body = response.json()
     typer.echo(f"{body['invitation_id']}: {body['outcome']}")
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text

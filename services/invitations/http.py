@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 
 from services.invitations import opt_out_page as pages
 from services.invitations import service, store
@@ -26,14 +26,13 @@ from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
+from shared.http import CONFLICT, FORBIDDEN, KEY_REFUSED_PAGE, answer_errors, invalid, service_app
 from shared.logging import get_logger
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
 from shared.runtime import ServiceContext
 from shared.settings import Bureau
 
-# A delivery larger than this is refused before it is read (a year of contacts is far smaller).
-MAX_DELIVERY_BYTES = 64 * 1024 * 1024
 NOT_FOUND = "niet gevonden / not found"
 log = get_logger(__name__)
 
@@ -47,7 +46,7 @@ class NewStudy(BaseModel):
     study_id: str = Field(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)
     name: str = Field(min_length=1, max_length=200)
     scheme_id: SafeId | None = Field(default=None, description="bow, uwv-reintegratie, uwv-jobcoach, …")
-    year: int | None = Field(default=None, ge=2000, le=2100, description="the measurement year")
+    year: StrictInt | None = Field(default=None, ge=2000, le=2100, description="the measurement year")
     period_start: date | None = None
     period_end: date | None = None
     questionnaire_id: SafeId | None = Field(
@@ -62,13 +61,13 @@ GroupName = Annotated[str, Field(pattern=r"^[a-z0-9_./-]{1,64}$")]
 class EnrolmentOptions(BaseModel):
     """What a provider may change in its own enrolment."""
 
-    phone_option: bool | None = None
-    phone_interviews: int | None = Field(default=None, ge=0, le=100_000)
+    phone_option: StrictBool | None = None
+    phone_interviews: StrictInt | None = Field(default=None, ge=0, le=100_000)
     group_variants: dict[GroupName, str] | None = Field(
         default=None,
         description='client group → questionnaire variant, e.g. {"inburgering": "client/inburgering"}',
     )
-    sample_sizes: dict[SafeId, int] | None = Field(
+    sample_sizes: dict[SafeId, StrictInt] | None = Field(
         default=None, description="service → requested net sample size; more delivered → a sample is drawn"
     )
 
@@ -85,10 +84,10 @@ class EnrolmentChanges(EnrolmentOptions):
 class NewEnrolment(BaseModel):
     provider_id: str = Field(pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)
     services: list[SafeId] = Field(default_factory=list, description="dienst or perceel codes")
-    phone_option: bool = False
-    phone_interviews: int = Field(default=0, ge=0, le=100_000)
+    phone_option: StrictBool = False
+    phone_interviews: StrictInt = Field(default=0, ge=0, le=100_000)
     group_variants: dict[GroupName, str] = Field(default_factory=dict)
-    sample_sizes: dict[SafeId, int] = Field(default_factory=dict)
+    sample_sizes: dict[SafeId, StrictInt] = Field(default_factory=dict)
     recognition_date: date | None = Field(default=None, description="erkenningsdatum (jobcoach)")
     period_start: date | None = None
     period_end: date | None = None
@@ -120,14 +119,25 @@ def _enrolment_json(enrolment: Enrolment) -> dict[str, Any]:
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden invitations: provider API", version="1")
+    settings = ctx.settings
+    app = service_app(
+        "Tevreden invitations: provider API",
+        "1",
+        limits=[
+            (r"/api/studies/[^/]+/deliveries", settings.max_delivery_bytes),
+            (r"/api/returned-mail", settings.max_import_bytes),
+        ],
+        default_limit=settings.max_body_bytes,
+    )
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=RateLimiter(
-            ctx.settings.questionnaire_rate_per_second, ctx.settings.questionnaire_rate_burst
-        ),
+        limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
         prefixes=("/afmelden/",),
         refusal=_too_many,
+    )
+    answer_errors(
+        app,
+        {service.InvalidRequestError: 422, service.AlreadyExistsError: 409, service.ConflictError: 409},
     )
     admin_key = ctx.settings.admin_api_key.get_secret_value()
 
@@ -156,10 +166,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
                 raise HTTPException(404, NOT_FOUND)
             return caller.provider_id
         if provider_id is None:
-            raise HTTPException(422, "De beheerder noemt de dienstverlener / admin: give ?provider_id=")
+            raise invalid(
+                "De beheerder noemt de dienstverlener / admin: give ?provider_id=", ("query", "provider_id")
+            )
         return provider_id
 
-    @app.post("/api/providers", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post("/api/providers", status_code=201, dependencies=[Depends(require_admin)], responses=CONFLICT)
     async def create_provider(body: NewProvider) -> dict[str, str]:
         """Register a provider (dienstverlener); its API key is shown once."""
         try:
@@ -169,16 +181,10 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         ctx.relay.wake()
         return {"provider_id": body.provider_id, "api_key": api_key}
 
-    @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)], responses=CONFLICT)
     async def create_study(body: NewStudy) -> dict[str, Any]:
         """A study (onderzoek): a scheme over a measurement period."""
-        try:
-            study = await service.create_study(ctx.pool, **body.model_dump())
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except service.AlreadyExistsError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        return _study_json(study)
+        return _study_json(await service.create_study(ctx.pool, **body.model_dump()))
 
     @app.get("/api/studies")
     async def list_studies(caller: Annotated[Caller, Depends(current_caller)]) -> list[dict[str, Any]]:
@@ -192,7 +198,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
 
-    @app.post("/api/studies/{study_id}/enrolments", status_code=201, dependencies=[Depends(require_admin)])
+    @app.post(
+        "/api/studies/{study_id}/enrolments",
+        status_code=201,
+        dependencies=[Depends(require_admin)],
+        responses=CONFLICT,
+    )
     async def enrol(study_id: str, body: NewEnrolment) -> dict[str, Any]:
         """Enrol a provider in a study with its services and options (inschrijving)."""
         values = body.model_dump()
@@ -200,11 +211,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         try:
             enrolment = await service.enrol(ctx.pool, Enrolment(study_id=study_id, **values))
         except service.NotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except service.AlreadyExistsError as exc:
-            raise HTTPException(409, str(exc)) from exc
+            raise HTTPException(404, str(exc)) from exc  # the bureau's own call: which one is unknown
         return _enrolment_json(enrolment)
 
     @app.get("/api/studies/{study_id}/enrolments")
@@ -230,7 +237,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
 
-    @app.patch("/api/studies/{study_id}/enrolments/{provider_id}")
+    @app.patch("/api/studies/{study_id}/enrolments/{provider_id}", responses=FORBIDDEN)
     async def change_enrolment(
         study_id: str,
         provider_id: str,
@@ -252,13 +259,11 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             for k, v in changes.items()
             if k not in ("recognition_date", "period_start", "period_end")
         ):
-            raise HTTPException(422, "null is not a value for these fields")
+            raise invalid("null is not a value for these fields")
         try:
             enrolment = await service.change_enrolment(ctx.pool, study_id, provider_id, changes)
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
         return _enrolment_json(enrolment)
 
     @app.get("/api/enrolments")
@@ -362,7 +367,7 @@ class ReturnedLetter(BaseModel):
 
 class NextCalls(BaseModel):
     agent_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    limit: int = Field(default=5, ge=1, le=100)
+    limit: StrictInt = Field(default=5, ge=1, le=100)
 
 
 class CallOutcome(BaseModel):
@@ -464,8 +469,6 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
         """Returned letters (retourpost): CSV with ``short_code`` or ``letter_id`` (and ``reason``),
         or JSON ``[{"reference": ..., "reason": ...}]``. The person moves to the next mode."""
         body = await request.body()
-        if len(body) > 10_000_000:
-            raise HTTPException(413, "Te groot / too large")
         try:
             if request.headers.get("content-type", "").startswith("application/json"):
                 items = [service.ReturnedMail(r.reference, r.reason) for r in _RETURNS.validate_json(body)]
@@ -499,7 +502,12 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
         """The agent's next call tasks (leased to them), within calling hours."""
         return await service.next_calls(ctx.pool, ctx.settings, body.agent_id, body.limit)
 
-    @app.post("/api/calls/{task_id}/outcome", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    @app.post(
+        "/api/calls/{task_id}/outcome",
+        dependencies=[Depends(require_callcentre)],
+        tags=["callcentre"],
+        responses=CONFLICT,
+    )
     async def call_outcome(task_id: uuid.UUID, body: CallOutcome) -> dict[str, Any]:
         """A call's outcome (disposition); 409 when the task is already closed or cancelled
         (the person answered or opted out meanwhile)."""
@@ -509,10 +517,6 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
             )
         except service.NotFoundError as exc:
             raise HTTPException(404, "Onbekende taak / unknown task") from exc
-        except service.ConflictError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        except service.InvalidRequestError as exc:
-            raise HTTPException(422, str(exc)) from exc
         ctx.relay.wake()
         return result
 
@@ -553,13 +557,18 @@ def _extra_wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) ->
             )
         except service.NotFoundError as exc:
             raise HTTPException(404, NOT_FOUND) from exc
-        except service.InvalidRequestError as exc:
+        except service.InvalidRequestError as exc:  # here too: the ops page answers these as a page
             raise HTTPException(422, str(exc)) from exc
         except service.ConflictError as exc:
             raise HTTPException(409, str(exc)) from exc
         return result
 
-    @app.post("/api/studies/{study_id}/extra-waves", dependencies=[Depends(require_admin)], tags=["waves"])
+    @app.post(
+        "/api/studies/{study_id}/extra-waves",
+        dependencies=[Depends(require_admin)],
+        tags=["waves"],
+        responses={201: {"description": "Started"}, **CONFLICT},
+    )
     async def extra_wave(study_id: str, body: NewExtraWave, response: Response) -> dict[str, Any]:
         """An extra reminder or phone round for the non-respondents of these providers whose own
         plan is over (respondents and people who opted out never). 201 the first time; 200 with
@@ -574,7 +583,12 @@ def _extra_wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) ->
         """The study's extra waves with the people in each and how many were approached yet."""
         return await service.extra_waves(ctx.pool, study_id)
 
-    @app.post("/ops/studies/{study_id}/extra-waves", response_class=HTMLResponse, tags=["operations"])
+    @app.post(
+        "/ops/studies/{study_id}/extra-waves",
+        response_class=HTMLResponse,
+        tags=["operations"],
+        responses={201: {"description": "Started"}, **KEY_REFUSED_PAGE, **CONFLICT},
+    )
     async def extra_wave_form(study_id: str, request: Request) -> HTMLResponse:
         """The ops page's button (a form: ``kind``, ``providers`` comma-separated, ``wave_key``,
         ``api_key``, the admin key the operator types): the same action, answered as a page."""
@@ -622,9 +636,6 @@ def _ops_page(title: str, rows: list[tuple[str, str]]) -> str:
 
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:
     """The file from a raw body or a multipart ``file`` field, and its name when it has one."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > MAX_DELIVERY_BYTES:
-        raise HTTPException(413, "Bestand te groot / file too large")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")

@@ -19,11 +19,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 from services.reporting import documents, service, store
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
+from shared.http import CONFLICT, service_app
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
@@ -49,7 +50,9 @@ class ProviderSummary(BaseModel):
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden reporting: reports per provider", version="1")
+    app = service_app(
+        "Tevreden reporting: reports per provider", "1", limits=[], default_limit=ctx.settings.max_body_bytes
+    )
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
     portal_secret = ctx.settings.portal_assertion_secret
@@ -118,7 +121,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         ctx.relay.wake()  # reports.fieldwork_closed: the responses service closes the links
         return {"study_id": study_id, "drafts_due": providers}
 
-    @app.post("/api/reports/{study_id}/{provider_id}/response")
+    @app.post("/api/reports/{study_id}/{provider_id}/response", responses=CONFLICT)
     async def provider_response(
         study_id: SafeId,
         provider_id: SafeId,
@@ -205,7 +208,7 @@ class FieldworkClosed(BaseModel):
     study_name: str | None = None
     period_start: date | None = None
     period_end: date | None = None
-    review_days: float | None = Field(default=None, ge=0, le=365)
+    review_days: StrictFloat | None = Field(default=None, ge=0, le=365)  # never true/false
     # Organisation names for the reports (providers are organisations, never persons).
     provider_names: dict[str, str] = Field(default_factory=dict)
 

@@ -453,6 +453,7 @@ _ENGLISH_FIXED = {
     q_module.MSG_RANK_ALL: "Give every item its own place: 1, 2, 3 and so on.",
     q_module.MSG_PERCENTAGE: "Enter a percentage from 0 to 100 for every item.",
     q_module.MSG_HIDDEN: "This question does not apply after the earlier answers: leave it empty.",
+    q_module.MSG_UNSTORABLE: "The answer holds a character that cannot be stored: remove it.",
 }
 _ENGLISH_PATTERNS = (
     (r"Vul een getal in van (\S+) tot en met (\S+)\.", "Enter a number from {0} to {1}."),

@@ -41,6 +41,7 @@ from services.responses.domain import (
     retry_after_seconds,
 )
 from services.responses.service import FieldworkOver, PageView, ShowPage, Submitted, Unavailable
+from shared.http import CONFLICT, FORBIDDEN, NOT_FOUND, service_app
 from shared.onbehalf import key_or_role
 from shared.public_pages import LOOPBACK, PAGE_HEADERS
 from shared.questionnaires import (
@@ -68,7 +69,6 @@ _templates = Environment(
 
 CODE_PATH = "/code"  # the short address on letters: type the personal code, reach the questionnaire
 CODE_COOKIE = "tevreden_code_form"
-MAX_PAPER_BYTES = 16 * 1024 * 1024
 
 
 def _first_input_id(question: Question) -> str:
@@ -195,16 +195,38 @@ class Interview(BaseModel):
     answers: dict[str, Any] = Field(max_length=500)
 
 
-def _problems_json(errors: dict[str, str]) -> list[dict[str, str]]:
+def _problems_json(errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Per-question problems in the standard validation list: where, in English, and in Dutch."""
     return [
-        {"question": qid, "problem_nl": message, "problem_en": in_english(message)}
+        {
+            "type": "invalid_answer",
+            "loc": ["body", "answers", qid],
+            "msg": in_english(message),
+            "ctx": {"question": qid, "problem_nl": message},
+        }
         for qid, message in errors.items()
     ]
 
 
+_INTERVIEW_REFUSALS = {
+    "unknown_invitation": (404, "Onbekende uitnodiging / unknown invitation"),
+    "withdrawn": (409, "De antwoorden zijn ingetrokken / the answers were withdrawn"),
+    "not_to_be_phoned": (
+        403,
+        "Deze persoon mag niet gebeld worden (geen telefonische optie) / not to be phoned (no phone option)",
+    ),
+}
+_FIELDWORK_CLOSED: dict[int | str, dict[str, Any]] = {410: {"description": "The study's fieldwork closed"}}
+
+
 def create_http_app(ctx: ServiceContext) -> FastAPI:
     settings = ctx.settings
-    app = FastAPI(title="Tevreden responses: questionnaire, callcentre and paper", version="1")
+    app = service_app(
+        "Tevreden responses: questionnaire, callcentre and paper",
+        "1",
+        limits=[(r"/api/paper-imports", settings.max_import_bytes)],
+        default_limit=settings.max_body_bytes,
+    )
     secret = settings.token_secret.get_secret_value().encode()
     _templates.globals["bureau"] = settings.bureau  # who asks, in every page's footer
     audio = AudioLibrary(settings.audio_dir)
@@ -302,7 +324,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(404, "Onbekende uitnodiging / unknown invitation")
         return found
 
-    @app.post("/api/interviews", dependencies=[Depends(require_callcentre)], tags=["callcentre"])
+    @app.post(
+        "/api/interviews",
+        dependencies=[Depends(require_callcentre)],
+        tags=["callcentre"],
+        responses={201: {"description": "Stored"}, **FORBIDDEN, **NOT_FOUND, **CONFLICT, **_FIELDWORK_CLOSED},
+    )
     async def submit_interview(body: Interview) -> JSONResponse:
         """A completed interview. 201 stored; 200 already answered (a no-op); 422 per-question errors;
         403 an invitation the callcentre may not phone (no phone option); 404 unknown invitation;
@@ -321,23 +348,23 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             content["answered_mode"] = outcome.answered_mode
             return JSONResponse(content, status_code=200)
         if outcome.status == "invalid":
-            content["errors"] = _problems_json(outcome.errors)
-            return JSONResponse(content, status_code=422)
+            return JSONResponse(content | {"detail": _problems_json(outcome.errors)}, status_code=422)
         if outcome.fieldwork_closed_at is not None:
-            content["problem_nl"], content["problem_en"] = service.fieldwork_closed_text(
-                outcome.fieldwork_closed_at
-            )
-            return JSONResponse(content, status_code=410)
-        codes = {"unknown_invitation": 404, "not_to_be_phoned": 403}
-        return JSONResponse(content, status_code=codes.get(outcome.status, 409))
+            problem_nl, problem_en = service.fieldwork_closed_text(outcome.fieldwork_closed_at)
+            closed = {
+                "detail": f"{problem_nl} / {problem_en}",
+                "problem_nl": problem_nl,
+                "problem_en": problem_en,
+            }
+            return JSONResponse(content | closed, status_code=410)
+        status_code, detail = _INTERVIEW_REFUSALS[outcome.status]
+        return JSONResponse(content | {"detail": detail}, status_code=status_code)
 
     # --- the bureau ------------------------------------------------------------------
 
     @app.post("/api/paper-imports", dependencies=[Depends(require_admin)], tags=["admin"])
     async def import_paper(request: Request) -> dict[str, Any]:
         """Keyed-in paper forms as CSV (body ``text/csv``, or multipart field ``file``)."""
-        if int(request.headers.get("content-length") or 0) > MAX_PAPER_BYTES:
-            raise HTTPException(413, "Bestand te groot / file too large")
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             upload = (await request.form()).get("file")
             if upload is None or isinstance(upload, str):

@@ -19,6 +19,7 @@ from services.scoring import pipeline, service, status_page
 from services.scoring.fieldwork import ForecastSettings, status_seen_by
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
+from shared.http import KEY_REFUSED_PAGE, service_app
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
@@ -32,7 +33,9 @@ BUREAU = "bureau"  # the caller with the admin key
 
 
 def create_http_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="Tevreden scoring: figures per provider", version="2")
+    app = service_app(
+        "Tevreden scoring: figures per provider", "2", limits=[], default_limit=ctx.settings.max_body_bytes
+    )
 
     admin_key = ctx.settings.admin_api_key.get_secret_value()
     portal_secret = ctx.settings.portal_assertion_secret
@@ -115,7 +118,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         )
         return HTMLResponse(page, headers=page_headers)
 
-    @app.get("/ops/studies/{study_id}/status", response_class=HTMLResponse)
+    @app.get("/ops/studies/{study_id}/status", response_class=HTMLResponse, responses=KEY_REFUSED_PAGE)
     async def study_status_page(
         study_id: StudyId, horizon_days: Horizon = 42.0, x_api_key: str | None = Header(default=None)
     ) -> HTMLResponse:
@@ -124,7 +127,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         first asks for the key (a form that posts it here); a script may send ``X-API-Key``."""
         return await status_page_for(study_id, horizon_days, x_api_key)
 
-    @app.post("/ops/studies/{study_id}/status", response_class=HTMLResponse)
+    @app.post("/ops/studies/{study_id}/status", response_class=HTMLResponse, responses=KEY_REFUSED_PAGE)
     async def study_status_page_with_key(
         study_id: StudyId, request: Request, horizon_days: Horizon = 42.0
     ) -> HTMLResponse:

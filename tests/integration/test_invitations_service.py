@@ -100,7 +100,7 @@ async def test_a_delivery_with_a_bsn_column_is_refused_and_nothing_is_stored(
         service, provider_key, "client_ref,bsn,email,service\nA1,111222333,a@example.nl,3\n"
     )
     assert response.status_code == 422
-    assert "BSN" in response.json()["detail"]
+    assert "BSN" in response.json()["detail"][0]["msg"]
     ctx = service.ctx
     assert ctx is not None
     async with ctx.pool.acquire() as conn:

@@ -117,6 +117,12 @@ def questions_on(html: str) -> list[str]:
     return re.findall(r'class="question[^"]*" id="q-([a-z0-9_]+)"', html)
 
 
+async def post_whole(http: httpx.AsyncClient, token: str, answers: Mapping[str, Any]) -> httpx.Response:
+    """GET the link's page (for its CSRF token), then post every answer in one form."""
+    page = await http.get(f"/q/{token}")
+    return await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **answers})
+
+
 async def post_page(
     http: httpx.AsyncClient, token: str, answers: Mapping[str, Any], **extra: str
 ) -> httpx.Response:
@@ -265,8 +271,7 @@ async def test_a_questionnaire_answered_page_by_page_ends_on_the_thanks_page_and
 async def test_the_whole_questionnaire_may_be_posted_in_one_form(service: ServiceRuntime) -> None:
     token, invitation_id = await invite(service)
     async with client(service) as http:
-        page = await http.get(f"/q/{token}")
-        end = await http.post(f"/q/{token}", data={"csrf": csrf_of(page.text), **REGULAR_ANSWERS})
+        end = await post_whole(http, token, REGULAR_ANSWERS)
     assert "Bedankt" in end.text
     assert len(await responses_of(service, invitation_id)) == 1
 
@@ -278,6 +283,18 @@ async def test_typed_answers_are_shown_again_escaped(service: ServiceRuntime) ->
     assert response.status_code == 422
     assert "<script>alert(1)</script>" not in response.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+
+
+async def test_a_nul_in_a_free_text_answer_shows_the_page_with_the_error_at_the_field(
+    service: ServiceRuntime,
+) -> None:
+    token, invitation_id = await invite(service)
+    async with client(service) as http:
+        response = await post_whole(http, token, {**REGULAR_ANSWERS, "remarks": "Fijn\x00contact"})
+    assert response.status_code == 422
+    assert '<a href="#remarks">' in response.text
+    assert '<span id="e-remarks">Uw antwoord bevat een teken dat wij niet kunnen opslaan.' in response.text
+    assert await responses_of(service, invitation_id) == []
 
 
 async def test_a_decimal_grade_is_taken_from_an_opdrachtgever(service: ServiceRuntime) -> None:
@@ -409,14 +426,35 @@ async def test_an_interview_with_wrong_answers_gets_the_problems_per_question(
             json={"invitation_id": str(invitation_id), "interviewer_id": "int-1", "answers": answers},
         )
     assert response.status_code == 422
-    assert response.json()["errors"] == [
+    assert response.json()["detail"] == [
         {
-            "question": "grade",
-            "problem_nl": "Geef een cijfer van 1 tot en met 10.",
-            "problem_en": "Give a grade from 1 to 10.",
+            "type": "invalid_answer",
+            "loc": ["body", "answers", "grade"],
+            "msg": "Give a grade from 1 to 10.",
+            "ctx": {"question": "grade", "problem_nl": "Geef een cijfer van 1 tot en met 10."},
         },
-        {"question": "recommended", "problem_nl": "Kies een antwoord.", "problem_en": "Choose an answer."},
+        {
+            "type": "invalid_answer",
+            "loc": ["body", "answers", "recommended"],
+            "msg": "Choose an answer.",
+            "ctx": {"question": "recommended", "problem_nl": "Kies een antwoord."},
+        },
     ]
+    assert await responses_of(service, invitation_id) == []
+
+
+async def test_a_nul_in_a_free_text_answer_of_an_interview_is_refused_with_its_place(
+    service: ServiceRuntime,
+) -> None:
+    _, invitation_id = await invite(service)
+    answers = {**REGULAR_ANSWERS, "remarks": "Goed\x00geholpen"}
+    async with client(service, **CALLCENTRE) as http:
+        response = await http.post(
+            "/api/interviews",
+            json={"invitation_id": str(invitation_id), "interviewer_id": "int-1", "answers": answers},
+        )
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "answers", "remarks"]]
     assert await responses_of(service, invitation_id) == []
 
 
@@ -485,6 +523,25 @@ async def test_paper_rows_are_checked_one_by_one_and_the_good_rows_kept(service:
     assert await responses_of(service, second) == []
 
 
+async def test_a_paper_row_with_a_nul_in_a_free_text_answer_is_refused_and_the_others_kept(
+    service: ServiceRuntime,
+) -> None:
+    _, first = await invite(service)
+    _, second = await invite(service)
+    csv = f"invitation_id,grade,remarks\n{first},8,Prima\n{second},7,Goed\x00zo\n"
+    async with client(service, **ADMIN) as http:
+        response = await http.post(
+            "/api/paper-imports", content=csv.encode(), headers={"Content-Type": "text/csv"}
+        )
+    report = response.json()
+    assert (report["rows_stored"], report["rows_rejected"]) == (1, 1)
+    assert [(p["row"], p["column"]) for p in report["problems"]] == [(3, "remarks")]
+    assert report["problems"][0]["problem_en"].startswith("The answer holds a character")
+    [row] = await responses_of(service, first)
+    assert row["answers"] == {"grade": 8, "remarks": "Prima"}
+    assert await responses_of(service, second) == []
+
+
 async def test_a_paper_file_without_an_invitation_column_is_refused_as_a_whole(
     service: ServiceRuntime,
 ) -> None:
@@ -493,7 +550,7 @@ async def test_a_paper_file_without_an_invitation_column_is_refused_as_a_whole(
             "/api/paper-imports", content=b"grade,recommended\n8,ja\n", headers={"Content-Type": "text/csv"}
         )
     assert response.status_code == 422
-    assert "short_code" in response.json()["detail"]
+    assert "short_code" in response.json()["detail"][0]["msg"]
 
 
 async def test_a_paper_file_can_be_uploaded_as_a_form_field(service: ServiceRuntime) -> None:
