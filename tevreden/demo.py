@@ -52,6 +52,9 @@ class DemoConfig:
     seed: int = 2026
     reminder_after_seconds: float = 6.0
     timeout_seconds: float = 1800.0  # a limit, not the run time (pages take long on a loaded machine)
+    # Where to say where the services listen while they run (tevreden status reads it).
+    stack_file: Path | None = None
+    keep_running: bool = False  # after the summary, until Ctrl-C
 
 
 @dataclass
@@ -61,6 +64,21 @@ class ProviderFigures:
     completed: int
     response_rate: float | None
     mean_grade: float | None
+
+
+def all_providers(figures: list[ProviderFigures]) -> ProviderFigures:
+    """The study as a whole: every provider's clients together (the mean of all their grades,
+    not of the providers' means)."""
+    net = sum(f.net_sample for f in figures)
+    completed = sum(f.completed for f in figures)
+    graded = [f for f in figures if f.mean_grade is not None and f.completed]
+    weight = sum(f.completed for f in graded)
+    mean = (
+        sum(f.mean_grade * f.completed for f in graded if f.mean_grade is not None) / weight
+        if weight
+        else None
+    )
+    return ProviderFigures("All", net, completed, completed / net if net else None, mean)
 
 
 @dataclass
@@ -73,6 +91,7 @@ class DemoResult:
     report_dir: Path
     problems_reported: int = 0
     seconds: float = 0.0
+    opdrachtgevers_answered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -85,6 +104,7 @@ class _Simulation:
     handled_messages: set[str] = field(default_factory=set)
     reminders_to_answered: int = 0
     answered: int = 0
+    readers: set[str] = field(default_factory=set)  # who has read at least one email
     # How long after a submission a reminder may still be on its way: the invitations service
     # learns of the answer through the broker, so one reminder interval of lag is fair.
     grace: timedelta = timedelta(seconds=6)
@@ -94,7 +114,6 @@ def run_demo_cli(config: DemoConfig) -> int:
     console = Console()
     console.print(f"[bold]Tevreden demo[/]: {config.providers} providers, ~{config.contacts} contacts")
     result = run_demo(config, console=console)
-    _print_summary(console, result)
     return 0 if result.ok else 1
 
 
@@ -107,6 +126,7 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         stack_cm = local_stack(
             report_dir=config.output / "reports",
             workdir=config.output / "logs",
+            announce_to=config.stack_file,
             settings={
                 "TEVREDEN_REMINDER_AFTER_SECONDS": str(config.reminder_after_seconds),
                 # The scheme's wave plan in demo time: the 7-day email reminder takes as long as
@@ -121,11 +141,27 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
         stack = stack_cm.__enter__()
     try:
         result = asyncio.run(_drive(stack, panel, config, console))
+        result.seconds = time.monotonic() - started
+        _write_summary_csv(config.output / "summary.csv", result.figures)
+        _print_summary(console, result)
+        if config.keep_running:
+            _wait_for_interrupt(stack, console)
     finally:
         stack_cm.__exit__(None, None, None)
-    result.seconds = time.monotonic() - started
-    _write_summary_csv(config.output / "summary.csv", result.figures)
     return result
+
+
+def _wait_for_interrupt(stack: LocalStack, console: Console) -> None:
+    console.print(
+        f"\nThe system keeps running. Ops page: {stack.url('scoring')}/ops · reports: "
+        f"{stack.url('reporting')} · admin key: {stack.admin_api_key}\n"
+        f"In another terminal: tevreden status --study {STUDY_ID}\nCtrl-C stops everything."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("Stopping …")
 
 
 async def _drive(
@@ -155,10 +191,8 @@ async def _drive(
             calls = progress.add_task(
                 "Letters and calls (mail house, callcentre)", total=callcentre.expected_calls
             )
-            emails = progress.add_task(
-                "Emails read (invitations + reminders)", total=len(sim.people_by_email) + reminders_expected
-            )
-            answers = progress.add_task("Questionnaires answered on the web", total=planned)
+            readers = progress.add_task("People who read their email", total=len(sim.people_by_email))
+            answers = progress.add_task("Answered on the web (all respondents)", total=planned)
             settle = progress.add_task("Scores settled (providers)", total=len(panel))
             deadline = time.monotonic() + config.timeout_seconds
             expected = _expected_figures(panel)
@@ -167,7 +201,7 @@ async def _drive(
                 await _answer_new_mail(http, stack, sim)
                 await callcentre.step(http)
                 progress.update(calls, completed=callcentre.calls_made)
-                progress.update(emails, completed=len(sim.handled_messages))
+                progress.update(readers, completed=len(sim.readers))
                 progress.update(answers, completed=sim.answered)
                 figures = await _fetch_figures(http, stack)
                 settled = _settled(figures, expected)
@@ -200,6 +234,9 @@ async def _drive(
         emails=len(sim.handled_messages),
         report_dir=stack.report_dir,
         problems_reported=problems,
+        opdrachtgevers_answered=sum(
+            1 for p in sim.people_by_email.values() if p.answered and p.respondent_type == "opdrachtgever"
+        ),
     )
 
 
@@ -296,6 +333,7 @@ async def _read_one(http: httpx.AsyncClient, sim: _Simulation, mail: Any) -> Non
         person.answered_at = datetime.now(UTC)
         sim.answered += 1
     sim.handled_messages.add(message["Message-ID"])
+    sim.readers.add(person.email)
 
 
 async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
@@ -441,10 +479,21 @@ def _write_summary_csv(path: Path, figures: list[ProviderFigures]) -> None:
 
 
 def _print_summary(console: Console, result: DemoResult) -> None:
-    table = Table(title=f"Study {STUDY_ID}: figures per provider (reports in {result.report_dir})")
+    table = Table(
+        title=f"Study {STUDY_ID}: clients' figures per provider (reports in {result.report_dir})",
+        caption=(
+            "Completed: clients who answered the questionnaire, the reports' headline figures. "
+            f"Opdrachtgevers answered too ({result.opdrachtgevers_answered}, chapter 4 of the "
+            "reports), so 'Answered on the web' above counts more. Response %: completed of the "
+            "net sample. All: every provider's clients together."
+        ),
+    )
     for column in ("Provider", "Net sample", "Completed", "Response %", "Mean grade"):
         table.add_column(column, justify="right" if column != "Provider" else "left")
-    for f in sorted(result.figures, key=lambda f: f.provider_id):
+    ordered = sorted(result.figures, key=lambda f: f.provider_id)
+    for index, f in enumerate([*ordered, all_providers(result.figures)]):
+        if index == len(ordered):
+            table.add_section()
         table.add_row(
             f.provider_id,
             str(f.net_sample),
@@ -452,12 +501,6 @@ def _print_summary(console: Console, result: DemoResult) -> None:
             f"{f.response_rate * 100:.1f}" if f.response_rate is not None else "–",
             f"{f.mean_grade:.2f}" if f.mean_grade is not None else "–",
         )
-    totals_net = sum(f.net_sample for f in result.figures)
-    totals_done = sum(f.completed for f in result.figures)
-    table.add_section()
-    table.add_row(
-        "All", str(totals_net), str(totals_done), f"{100 * totals_done / max(totals_net, 1):.1f}", ""
-    )
     console.print(table)
     console.print(
         f"{result.emails} emails read, {result.problems_reported} bad rows reported back to providers, "

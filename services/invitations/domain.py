@@ -560,7 +560,7 @@ def delivery_keys(
     pairs: set[tuple[str, str]] = set()
     for _, cells in table.rows:
         refs.add(_cell(cells, ref_at))
-        email = _cell(cells, email_at).lower()
+        email = normalised_email(_cell(cells, email_at))
         if email:
             pairs.add((email, _cell(cells, service_at) if service_at is not None else WHOLE_PROVIDER))
     refs.discard("")
@@ -673,7 +673,7 @@ class _RowChecker:
             elif len(value) > _MAX_TEXT:
                 problem(column, f"Langer dan {_MAX_TEXT} tekens", f"Longer than {_MAX_TEXT} characters")
 
-        email = get("email").lower()
+        email = normalised_email(get("email"))
         if email and not _EMAIL.match(email):
             problem("email", "Geen geldig e-mailadres", "Not a valid email address")
             email = ""
@@ -1180,3 +1180,8 @@ def next_attempt_due_at(
     if attempts_made > max_reminders:
         return None
     return sent_at + reminder_after
+
+
+def normalised_email(address: str) -> str:
+    """An email address as intake stores it (trimmed, lower case), to look a person up by it."""
+    return address.strip().lower()

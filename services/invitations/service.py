@@ -39,6 +39,7 @@ from services.invitations.domain import (
     invitation_token,
     jobcoach_period_key,
     message_id,
+    normalised_email,
     read_delivery,
     remaining_quotas,
     safe_file_name,
@@ -587,6 +588,13 @@ async def progress(pool: asyncpg.Pool, study_id: str, provider_id: str) -> dict[
         if await store.get_enrolment(conn, study_id, provider_id) is None:
             raise NotFoundError(study_id)
         return await store.progress(conn, study_id, provider_id)
+
+
+async def invitations_of_email(pool: asyncpg.Pool, email: str) -> list[dict[str, Any]]:
+    """Who a person is to us, found by the address they give: their invitations (ids, study,
+    provider, status), to act on an AVG request."""
+    async with pool.acquire() as conn:
+        return await store.invitations_of_email(conn, normalised_email(email))
 
 
 # A claimed invitation: an asyncpg record, or a dict with the same keys.
