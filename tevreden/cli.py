@@ -189,7 +189,8 @@ app.add_typer(importlib.import_module("tevreden.responses_cli").app, name="respo
 def recompute(
     study: Annotated[str, typer.Option(help="The study id")],
     from_jsonl: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Responses as JSON Lines (see README)")
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Responses as JSON Lines (format in docs/figures.md)"),
     ] = None,
 ) -> None:
     """Compute every figure of a study from scratch and compare it with the incremental state.

@@ -11,7 +11,7 @@ from services.invitations.domain import normalised_email
 from shared.settings import Settings
 from tevreden.demo import ProviderFigures, all_providers
 from tevreden.responses_cli import NoSingleInvitationError, one_invitation
-from tevreden.stack import RunningStack, find_services, running_stack
+from tevreden.stack import RunningStack, _service_env, find_services, running_stack
 
 URLS = {
     s: f"http://127.0.0.1:{port}"
@@ -109,3 +109,17 @@ def test_the_demo_summary_mean_of_all_providers_weighs_each_client_once() -> Non
 
 def test_the_demo_summary_of_no_answers_has_no_mean() -> None:
     assert all_providers([ProviderFigures("P1", 10, 0, 0.0, None)]).mean_grade is None
+
+
+class _NoInfra:
+    def env(self) -> dict[str, str]:
+        return {}
+
+
+def test_the_local_stack_tells_every_service_where_the_others_listen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ports = {"invitations": 41001, "responses": 41002, "scoring": 41003, "reporting": 41004}
+    env = _service_env(_NoInfra(), ports, tmp_path, "key")  # type: ignore[arg-type]
+    monkeypatch.setenv("TEVREDEN_SERVICE_URLS", env["TEVREDEN_SERVICE_URLS"])
+    assert Settings().service_url("reporting") == "http://127.0.0.1:41004"
