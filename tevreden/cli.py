@@ -33,7 +33,9 @@ def run(
     service: Annotated[
         Service,
         typer.Argument(
-            metavar="SERVICE", help="The service to run: invitations, responses, scoring or reporting"
+            metavar="SERVICE",
+            show_choices=False,
+            help="The service to run: invitations, responses, scoring or reporting",
         ),
     ],
 ) -> None:
@@ -81,10 +83,9 @@ def asyncapi_yaml() -> str:
 
 def _target(url: str | None, api_key: str | None) -> Any:
     from tevreden.admin import Target
-    from tevreden.stack import find_services, running_stack
+    from tevreden.stack import locate_services
 
-    named = {"invitations": url} if url else {}
-    found = find_services(get_settings(), named=named, api_key=api_key, local=running_stack())
+    found = locate_services(named={"invitations": url} if url else None, api_key=api_key)
     return Target(base_url=found.urls["invitations"], api_key=found.admin_api_key)
 
 
@@ -221,13 +222,13 @@ def _services(host: str | None, url: list[str] | None, api_key: str | None) -> t
     """Where the four services listen, and the admin key: the options given, else the
     running local stack's state file, else the settings."""
     from tevreden.admin import parse_pairs
-    from tevreden.stack import find_services, running_stack
+    from tevreden.stack import locate_services
 
     try:
         named = parse_pairs(url or [], "--url")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    found = find_services(get_settings(), host, named, api_key, running_stack() if host is None else None)
+    found = locate_services(host, named, api_key)
     if found.local is not None:
         typer.echo(f"Using the local stack of process {found.local.pid}.", err=True)
     return found.urls, found.admin_api_key

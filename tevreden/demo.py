@@ -479,15 +479,7 @@ def _write_summary_csv(path: Path, figures: list[ProviderFigures]) -> None:
 
 
 def _print_summary(console: Console, result: DemoResult) -> None:
-    table = Table(
-        title=f"Study {STUDY_ID}: clients' figures per provider (reports in {result.report_dir})",
-        caption=(
-            "Completed: clients who answered the questionnaire, the reports' headline figures. "
-            f"Opdrachtgevers answered too ({result.opdrachtgevers_answered}, chapter 4 of the "
-            "reports), so 'Answered on the web' above counts more. Response %: completed of the "
-            "net sample. All: every provider's clients together."
-        ),
-    )
+    table = Table(title=f"Study {STUDY_ID}: clients' figures per provider (reports in {result.report_dir})")
     for column in ("Provider", "Net sample", "Completed", "Response %", "Mean grade"):
         table.add_column(column, justify="right" if column != "Provider" else "left")
     ordered = sorted(result.figures, key=lambda f: f.provider_id)
@@ -502,6 +494,14 @@ def _print_summary(console: Console, result: DemoResult) -> None:
             f"{f.mean_grade:.2f}" if f.mean_grade is not None else "–",
         )
     console.print(table)
+    console.print(
+        "Net sample: clients invited, less those no mode could reach. Completed: clients who "
+        "answered, the reports' headline figures. Response %: completed of the net sample. All: "
+        "every provider's clients together (the mean of all their grades). "
+        f"{result.opdrachtgevers_answered} opdrachtgevers answered too (chapter 4 of the reports): "
+        "'Answered on the web' above counts them, this table does not.",
+        style="dim",
+    )
     console.print(
         f"{result.emails} emails read, {result.problems_reported} bad rows reported back to providers, "
         f"{result.seconds:.0f} s in all."

@@ -33,10 +33,10 @@ KeyOption = Annotated[str | None, typer.Option(help="Admin API key (default: TEV
 
 def _services(url: str | None, api_key: str | None, invitations_url: str | None = None) -> ServiceAddresses:
     """The options given, else the running local stack, else the settings."""
-    from tevreden.stack import find_services, running_stack
+    from tevreden.stack import locate_services
 
     named = {k: v for k, v in (("responses", url), ("invitations", invitations_url)) if v}
-    return find_services(get_settings(), named=named, api_key=api_key, local=running_stack())
+    return locate_services(named=named, api_key=api_key)
 
 
 @app.command("publish-audio")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.settings import DEFAULT_HTTP_PORTS, Settings
+from shared.settings import DEFAULT_HTTP_PORTS, Settings, get_settings
 from tevreden.infra import ChildProcess, InfraError, LocalInfra, free_port, pid_alive
 
 SERVICES = ("invitations", "responses", "scoring", "reporting")
@@ -100,6 +100,13 @@ def find_services(
     return ServiceAddresses(urls | named, api_key or settings.admin_api_key.get_secret_value())
 
 
+def locate_services(
+    host: str | None = None, named: Mapping[str, str] | None = None, api_key: str | None = None
+) -> ServiceAddresses:
+    """:func:`find_services` with this process's settings and the local stack running now."""
+    return find_services(get_settings(), host, named, api_key, running_stack() if host is None else None)
+
+
 @dataclass
 class LocalStack:
     infra: LocalInfra
@@ -128,7 +135,7 @@ class LocalStack:
         if process is not None:
             process.stop()
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 180.0) -> None:  # four services starting on a busy machine
         deadline = time.monotonic() + timeout
         for service in self.processes:
             while True:
