@@ -9,6 +9,7 @@ with apt-get when it may (as root or with passwordless sudo); otherwise it says 
 
 from __future__ import annotations
 
+import ctypes.util
 import hashlib
 import os
 import shutil
@@ -39,7 +40,7 @@ class SystemNeed:
 PANGO = SystemNeed(
     ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core"),
     "letters and reports as PDF (weasyprint)",
-    library="libpangoft2-1.0",
+    library="pangoft2-1.0",
 )
 CHROMIUM = SystemNeed(("chromium",), "browser tests and fast report PDFs", command="chromium")
 ESPEAK = SystemNeed(("espeak-ng",), "spoken low-threshold questionnaires", command="espeak-ng")
@@ -54,20 +55,16 @@ there (faster) and with weasyprint otherwise, so it only asks for Chromium, see 
 WANTS_OF = {"demo": (CHROMIUM,)}
 
 
-def _shared_libraries() -> str:
-    found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=False)
-    return found.stdout
-
-
 def missing(
     needs: Iterable[SystemNeed],
     which: Callable[[str], str | None] = shutil.which,
-    libraries: Callable[[], str] = _shared_libraries,
+    find_library: Callable[[str], str | None] = ctypes.util.find_library,
 ) -> list[str]:
     """The Debian packages of ``needs`` that are not installed, in order, each once."""
     absent: list[str] = []
     for need in needs:
-        there = which(need.command) is not None if need.command else need.library in libraries()
+        found = which(need.command) if need.command else find_library(need.library)
+        there = found is not None
         absent += [] if there else [p for p in need.packages if p not in absent]
     return absent
 
@@ -139,9 +136,12 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_environment() -> None:
+def ensure_python() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+
+
+def ensure_environment() -> None:
     if not (BIN / "python").exists():
         print("Creating .venv …", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -178,6 +178,7 @@ def main() -> int:
         print(__doc__)
         return 2
     command, extra = sys.argv[1], sys.argv[2:]
+    ensure_python()
     ensure_system(NEEDS_OF.get(command, ()), WANTS_OF.get(command, ()))
     ensure_environment()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
