@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,15 +155,16 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
 
 def _wait_for_interrupt(stack: LocalStack, console: Console) -> None:
     console.print(
-        f"\nThe system keeps running. Ops page: {stack.url('scoring')}/ops · reports: "
-        f"{stack.url('reporting')} · admin key: {stack.admin_api_key}\n"
-        f"In another terminal: tevreden status --study {STUDY_ID}\nCtrl-C stops everything."
+        f"\nThe system keeps running. Ops page: {stack.url('scoring')}/ops/studies/{STUDY_ID}/status · "
+        f"reports: {stack.url('reporting')}/reports/{STUDY_ID}/<provider> · admin key: "
+        f"{stack.admin_api_key}\nIn another terminal: tevreden status --study {STUDY_ID}\n"
+        "Ctrl-C (or SIGTERM) stops everything."
     )
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("Stopping …")
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+    console.print("Stopping …")
 
 
 async def _drive(

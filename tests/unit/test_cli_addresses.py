@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from services.invitations.domain import normalised_email
 from shared.settings import Settings
-from tevreden.demo import ProviderFigures, all_providers
+from tevreden.demo import ProviderFigures, _wait_for_interrupt, all_providers
 from tevreden.responses_cli import NoSingleInvitationError, one_invitation
 from tevreden.stack import RunningStack, _service_env, find_services, running_stack
 
@@ -123,3 +126,22 @@ def test_the_local_stack_tells_every_service_where_the_others_listen(
     env = _service_env(_NoInfra(), ports, tmp_path, "key")  # type: ignore[arg-type]
     monkeypatch.setenv("TEVREDEN_SERVICE_URLS", env["TEVREDEN_SERVICE_URLS"])
     assert Settings().service_url("reporting") == "http://127.0.0.1:41004"
+
+
+class _StubStack:
+    admin_api_key = "key"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1/{service}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_demo_kept_running_stops_on_a_signal_even_in_the_background(signum: int) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's background job inherits it
+    threading.Timer(0.2, os.kill, (os.getpid(), signum)).start()
+    try:
+        _wait_for_interrupt(_StubStack(), Console(quiet=True))  # type: ignore[arg-type]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
