@@ -62,13 +62,12 @@ import responses as raw_responses  # noqa: E402  (bench/responses.py)
 import scoring as raw_scoring  # noqa: E402  (bench/scoring.py)
 
 from services.invitations import service as invitations_service  # noqa: E402
-from services.invitations.domain import invitation_token  # noqa: E402
 from services.invitations.emails import smtp_date  # noqa: E402
 from services.responses.domain import csrf_token  # noqa: E402
 from shared.broker import ensure_topics  # noqa: E402
 from shared.events import encode_event  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from shared.tokens import token_hash  # noqa: E402
+from shared.tokens import invitation_token, token_hash  # noqa: E402
 from tevreden.infra import ChildProcess, free_port  # noqa: E402
 from tevreden.stack import LocalStack, local_stack  # noqa: E402
 

@@ -126,11 +126,18 @@ class InvitationIssuedPayload(Payload):
     # The province (provincie) the contact lives in, from the postcode's four digits; None when
     # no (known) postcode was delivered. Never the postcode itself.
     province: Province | None = None
+    # Version 2: the provider's display name (an organisation's name, not personal data), piped
+    # into the questions that talk about it; None in version-1 events.
+    provider_name: str | None = Field(default=None, max_length=200)
+    # Version 2: sha256 of the letter's personal code (shared.tokens.letter_code), so the
+    # questionnaire's /code page can lead a typed code to its link; None in version-1 events.
+    letter_code_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class InvitationIssued(Event):
     topic: ClassVar[str] = Topics.INVITATIONS_ISSUED
     type: Literal["invitations.issued"] = "invitations.issued"
+    version: int = 2  # 2: provider_name, letter_code_hash
     payload: InvitationIssuedPayload
 
 

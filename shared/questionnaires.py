@@ -158,7 +158,9 @@ def _item_inputs(raw: Mapping[str, object], question_id: str, items: Iterable[st
 
 class _QuestionBase(_Frozen):
     id: QuestionId
-    text: str = Field(min_length=1)  # Dutch, as shown
+    text: str = Field(min_length=1)  # Dutch, as shown (and as reports and interviewers say it)
+    # The text the web form shows when the provider's name is known: ``{provider}`` marks where.
+    provider_text: str | None = Field(default=None, pattern=r"\{provider\}")
     audio_text: str | None = None  # what is read aloud, when it differs from text
     section: str | None = None
     required: bool = True
@@ -620,6 +622,7 @@ class Questionnaire(_Frozen):
     language_level: LanguageLevel
     audio_available: bool = False  # laagdrempelig: every question and answer can be listened to
     intro: str | None = None
+    provider_intro: str | None = Field(default=None, pattern=r"\{provider\}")  # the intro naming the provider
     sections: tuple[Section, ...] = ()
     questions: tuple[Question, ...] = Field(min_length=1)
     # A questionnaire counts (bruikbare vragenlijst) when these visible questions are answered.
@@ -839,3 +842,48 @@ def promoter_score(classes: Sequence[PromoterClass | None]) -> float | None:
     if not counted:
         return None
     return 100 * (counted.count("promoter") - counted.count("detractor")) / len(counted)
+
+
+# --- effort and piping ---------------------------------------------------------------------
+
+# What a question costs a respondent, in seconds (the estimate in emails, letters and the first
+# page). Measured guesses in the spirit of survey practice (about 4 closed questions a minute):
+# a closed question is read and answered in 12 s; each statement of a matrix, item to rank or
+# share to allocate 8 s; a free text 45 s; each section's heading and button 5 s. Simple-Dutch
+# questionnaires (A1/A2) are read more slowly: half as long again.
+SECONDS_PER_QUESTION = 12
+SECONDS_PER_ITEM = 8
+SECONDS_PER_FREE_TEXT = 45
+SECONDS_PER_SECTION = 5
+SLOW_READING_FACTOR = 1.5
+
+
+def estimated_seconds(questionnaire: Questionnaire) -> float:
+    """How long answering every question takes (routing may skip some: an upper estimate)."""
+    seconds = float(SECONDS_PER_SECTION * max(1, len(questionnaire.sections)))
+    for question in questionnaire.questions:
+        if isinstance(question, FreeTextQuestion):
+            seconds += SECONDS_PER_FREE_TEXT
+        elif isinstance(question, _ItemsQuestion):
+            seconds += SECONDS_PER_ITEM * len(question.items)
+        else:
+            seconds += SECONDS_PER_QUESTION
+    if questionnaire.language_level in ("A1", "A2"):
+        seconds *= SLOW_READING_FACTOR
+    return seconds
+
+
+def estimated_minutes(questionnaire: Questionnaire) -> int:
+    """The estimate a respondent is told: whole minutes, rounded up, at least 1."""
+    return max(1, -(-int(estimated_seconds(questionnaire)) // 60))
+
+
+PROVIDER_PLACEHOLDER = "{provider}"
+
+
+def with_provider(text: str, provider_text: str | None, provider: str | None) -> str:
+    """What the web form shows: ``provider_text`` with the provider's name piped in where it says
+    ``{provider}`` when both are known, else the plain ``text``."""
+    if provider_text is None or not provider:
+        return text
+    return provider_text.replace(PROVIDER_PLACEHOLDER, provider)

@@ -126,9 +126,16 @@ class DisclosureRule(_Frozen):
     # Per respondent type, where another minimum applies (BoW opdrachtgevers are organisations).
     min_n_to_show_for: dict[RespondentType, int] = Field(default_factory=dict)
     min_n_for_significance_test: int = Field(ge=2)
+    # The public register's minimum where it is stricter than the report's (UWV re-integratie:
+    # the report goes to the provider and UWV, the register is public). None: the report's.
+    min_n_in_register: int | None = Field(default=None, ge=1)
 
     def min_n(self, respondent_type: RespondentType) -> int:
         return self.min_n_to_show_for.get(respondent_type, self.min_n_to_show)
+
+    def min_n_public(self, respondent_type: RespondentType) -> int:
+        """The minimum to show a grade in the public register."""
+        return self.min_n(respondent_type) if self.min_n_in_register is None else self.min_n_in_register
 
 
 class ModeReminders(_Frozen):

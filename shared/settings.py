@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,20 @@ DEFAULT_HTTP_PORTS: dict[str, int] = {
     "scoring": 8003,
     "reporting": 8004,
 }
+
+
+@dataclass(frozen=True)
+class Bureau:
+    """Who asks and how to reach them (the onderzoeksbureau): filled into every email, letter
+    and questionnaire page."""
+
+    name: str
+    phone: str
+    phone_hours: str
+    email: str
+    postal_address: str
+    website: str
+    privacy_url: str
 
 
 class Settings(BaseSettings):
@@ -48,6 +63,9 @@ class Settings(BaseSettings):
     audio_dir: Path = Path("audio")
     questionnaire_rate_per_second: float = Field(default=5.0, gt=0)
     questionnaire_rate_burst: int = Field(default=60, ge=1)
+    # The /code page (a letter's personal code typed in): a much smaller bucket per address.
+    letter_code_rate_per_second: float = Field(default=0.2, gt=0)
+    letter_code_rate_burst: int = Field(default=10, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     log_format: Literal["json", "console"] = "json"
@@ -96,6 +114,29 @@ class Settings(BaseSettings):
     # Where each service answers (the scoring ops page reads their /metrics), as JSON:
     # {"invitations": "http://invitations:8001", ...}; a service not named: 127.0.0.1:<its port>.
     service_urls: dict[str, str] = Field(default_factory=dict)
+    # The research bureau (onderzoeksbureau) that asks: named with its contact details in every
+    # email, letter and questionnaire page. Respondents get this many days to answer (the
+    # reply-by date in emails and letters).
+    bureau_name: str = "Onderzoeksbureau Tevreden"
+    bureau_phone: str = "030 123 45 67"
+    bureau_phone_hours: str = "op werkdagen van 9.00 tot 17.00 uur"
+    bureau_email: str = "onderzoek@tevreden.example"
+    bureau_postal_address: str = "Postbus 1234, 3500 AB Utrecht"
+    bureau_website: str = "https://tevreden.example"
+    bureau_privacy_url: str = "https://tevreden.example/privacy"
+    reply_within_days: int = Field(default=14, ge=1)
+
+    @property
+    def bureau(self) -> Bureau:
+        return Bureau(
+            name=self.bureau_name,
+            phone=self.bureau_phone,
+            phone_hours=self.bureau_phone_hours,
+            email=self.bureau_email,
+            postal_address=self.bureau_postal_address,
+            website=self.bureau_website,
+            privacy_url=self.bureau_privacy_url,
+        )
 
     def port_for(self, service: str) -> int:
         """The HTTP port of ``service``: the explicit setting, else its default."""

@@ -5,7 +5,6 @@ Pure: no I/O and no framework. The store and the apps call these functions.
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import hmac
@@ -1092,16 +1091,6 @@ def account_delivery(check: DeliveryCheck, sampled_out: Sequence[Contact]) -> li
 
 
 # --- tokens ----------------------------------------------------------------------
-
-
-def invitation_token(secret: bytes, invitation_id: uuid.UUID) -> str:
-    """The personal link token: HMAC-SHA256 of the invitation id (256 bits, URL-safe).
-
-    Derived rather than stored, so reminders can repeat the link while the
-    database holds only its hash.
-    """
-    digest = hmac.digest(secret, invitation_id.bytes, "sha256")  # one-shot: the same HMAC, faster
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def jobcoach_period_key(secret: bytes, study_id: str, provider_id: str, reference: str) -> str:

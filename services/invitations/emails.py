@@ -15,18 +15,22 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from datetime import date
 from email.header import Header
 from email.utils import formatdate
 from string import Template
 from typing import Literal
 
-Audience = Literal["client", "simple", "buyer", "werknemer", "employee"]
+from shared.settings import Bureau
+
+Audience = Literal["client", "simple", "buyer", "employer", "werknemer", "employee"]
 BOUNDARY = "=-tevreden-alternative-="
 
 
 @dataclass(frozen=True)
 class EmailText:
-    """One email's wording: subject and paragraphs (``$name``, ``$provider`` and ``$link`` filled in)."""
+    """One email's wording: subject and paragraphs (``$name``, ``$provider``, ``$link``, ``$minutes``,
+    ``$reply_by`` and the bureau's ``$bureau…`` fields filled in)."""
 
     subject: str
     paragraphs: tuple[str, ...]
@@ -37,14 +41,14 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
         "Wat vond u van uw begeleiding door $provider?",
         (
             "Beste $name,",
-            "U heeft begeleiding gehad van $provider. Wij doen een onafhankelijk onderzoek naar"
+            "U heeft begeleiding gehad van $provider. $bureau doet een onafhankelijk onderzoek naar"
             " hoe tevreden cliënten daarover zijn, en wij horen graag wat u ervan vond.",
-            "Het invullen duurt ongeveer 5 minuten. Wij rapporteren alleen totalen: niemand ziet"
-            " wat u persoonlijk heeft geantwoord. $provider heeft uw gegevens alleen voor dit"
-            " onderzoek aan ons gegeven.",
-            "Begin met de vragenlijst via deze persoonlijke link:",
+            "Het invullen duurt ongeveer $minutes minuten. U kunt tussendoor stoppen en later verder"
+            " gaan met dezelfde link. Wij rapporteren alleen totalen: niemand ziet wat u persoonlijk"
+            " heeft geantwoord. $provider heeft uw gegevens alleen voor dit onderzoek aan ons gegeven.",
+            "Wilt u de vragenlijst invullen vóór $reply_by? Begin via deze persoonlijke link:",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("client", True): EmailText(
@@ -53,10 +57,10 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
             "Beste $name,",
             "Kort geleden vroegen wij uw mening over de begeleiding van $provider. Wij hebben"
             " uw antwoorden nog niet ontvangen. Uw mening telt mee, ook als u minder tevreden was.",
-            "Het invullen duurt ongeveer 5 minuten:",
+            "Het invullen duurt ongeveer $minutes minuten. U kunt nog tot en met $reply_by meedoen:",
             "$link",
             "Heeft u de vragenlijst net ingevuld? Dan kunt u deze e-mail vergeten. Dank u wel!",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     # Laagdrempelig and inburgering: the simplest Dutch, short sentences, one idea each.
@@ -67,8 +71,9 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
             "U kreeg hulp van $provider.\nWas die hulp goed?\nWij willen dat graag weten.",
             "Klik op de link.\nDan ziet u de vragen.\nU kunt de vragen ook laten voorlezen.",
             "$link",
-            "Het duurt 5 minuten.\nWij vertellen niet wat u zegt.",
-            "Dank u wel!\nHet onderzoeksbureau",
+            "Het duurt ongeveer $minutes minuten.\nU kunt stoppen en later verder gaan.\n"
+            "Doe mee vóór $reply_by.\nWij vertellen niet wat u zegt.",
+            "Dank u wel!\n$bureau",
         ),
     ),
     ("simple", True): EmailText(
@@ -79,8 +84,8 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
             "\nWij hebben nog geen antwoord.",
             "Klik op de link.\nDan ziet u de vragen.",
             "$link",
-            "Het duurt 5 minuten.",
-            "Dank u wel!\nHet onderzoeksbureau",
+            "Het duurt ongeveer $minutes minuten.\nDoe mee vóór $reply_by.",
+            "Dank u wel!\n$bureau",
         ),
     ),
     ("buyer", False): EmailText(
@@ -88,10 +93,11 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
         (
             "Geachte heer, mevrouw,",
             "Uw organisatie heeft diensten van $provider ingekocht. In een onafhankelijk"
-            " klanttevredenheidsonderzoek vragen wij ook opdrachtgevers naar hun oordeel.",
-            "De vragenlijst kost u ongeveer 5 minuten:",
+            " klanttevredenheidsonderzoek vraagt $bureau ook opdrachtgevers naar hun oordeel.",
+            "De vragenlijst kost u ongeveer $minutes minuten. Wij ontvangen uw antwoorden graag vóór"
+            " $reply_by:",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("buyer", True): EmailText(
@@ -99,9 +105,35 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
         (
             "Geachte heer, mevrouw,",
             "Onlangs vroegen wij uw oordeel over de dienstverlening van $provider. Wij hebben uw"
-            " antwoorden nog niet ontvangen en stellen uw bijdrage zeer op prijs.",
+            " antwoorden nog niet ontvangen en stellen uw bijdrage zeer op prijs. De vragenlijst"
+            " kost ongeveer $minutes minuten; u kunt meedoen tot en met $reply_by.",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
+        ),
+    ),
+    # UWV jobcoach: the employer (werkgever) judges the jobcoach's support of its employee.
+    ("employer", False): EmailText(
+        "Uw oordeel over de jobcoach van $provider",
+        (
+            "Geachte heer, mevrouw,",
+            "Een werknemer in uw bedrijf heeft ondersteuning gehad van een jobcoach van $provider."
+            " Namens UWV vraagt $bureau werkgevers hoe zij die ondersteuning hebben ervaren: het"
+            " contact met de jobcoach, de bezoeken en de aandacht voor de werknemer.",
+            "Het formulier kost u ongeveer $minutes minuten. Wij ontvangen uw antwoorden graag vóór"
+            " $reply_by. Wij rapporteren alleen totalen.",
+            "$link",
+            "Met vriendelijke groet,\n$bureau",
+        ),
+    ),
+    ("employer", True): EmailText(
+        "Herinnering: uw oordeel over de jobcoach van $provider",
+        (
+            "Geachte heer, mevrouw,",
+            "Onlangs vroegen wij u hoe u de ondersteuning door de jobcoach van $provider heeft"
+            " ervaren. Wij hebben uw formulier nog niet ontvangen. Het kost ongeveer $minutes"
+            " minuten; u kunt meedoen tot en met $reply_by.",
+            "$link",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("werknemer", False): EmailText(
@@ -109,42 +141,69 @@ _TEXTS: dict[tuple[Audience, bool], EmailText] = {
         (
             "Beste $name,",
             "U heeft een jobcoach gehad van $provider. Wij vragen u een kort formulier in te"
-            " vullen over die begeleiding. Uw antwoorden worden alleen als totaal gerapporteerd.",
+            " vullen over die begeleiding. Het duurt ongeveer $minutes minuten. Uw antwoorden"
+            " worden alleen als totaal gerapporteerd.",
+            "Wilt u het formulier invullen vóór $reply_by?",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("werknemer", True): EmailText(
         "Herinnering: uw mening over uw jobcoach",
         (
             "Beste $name,",
-            "Wij hebben uw formulier over de jobcoach van $provider nog niet ontvangen.",
+            "Wij hebben uw formulier over de jobcoach van $provider nog niet ontvangen. Het duurt"
+            " ongeveer $minutes minuten; u kunt meedoen tot en met $reply_by.",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("employee", False): EmailText(
         "Medewerkersonderzoek: uw mening telt",
         (
             "Beste collega,",
-            "Wij vragen alle medewerkers naar hun ervaringen. De vragenlijst is anoniem.",
+            "Wij vragen alle medewerkers naar hun ervaringen. De vragenlijst is anoniem en duurt"
+            " ongeveer $minutes minuten. Vul haar in vóór $reply_by.",
             "$link",
-            "Met vriendelijke groet,\nHet onderzoeksbureau",
+            "Met vriendelijke groet,\n$bureau",
         ),
     ),
     ("employee", True): EmailText(
         "Herinnering: medewerkersonderzoek",
-        ("Beste collega,", "U kunt de vragenlijst nog invullen:", "$link", "Dank u wel!"),
+        (
+            "Beste collega,",
+            "U kunt de vragenlijst nog invullen tot en met $reply_by:",
+            "$link",
+            "Dank u wel!\n$bureau",
+        ),
     ),
 }
+# Who asks and how to reach them, under every email; then the opt-out.
+_CONTACT_TEXT = (
+    "Vragen? Bel $bureau_phone ($bureau_hours) of mail $bureau_email. $bureau, $bureau_address."
+    " Hoe wij met uw gegevens omgaan: $privacy"
+)
+_CONTACT_SIMPLE = "Vragen? Bel ons: $bureau_phone.\nOver uw gegevens: $privacy"
 _OPT_OUT_TEXT = "Wilt u geen e-mail meer over dit onderzoek? Meld u af: $optout"
 _OPT_OUT_SIMPLE = "Wilt u geen mail meer? Klik hier: $optout"
+
+_MONTHS = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)  # fmt: skip
+
+
+def dutch_date(day: date) -> str:
+    """A date as Dutch letters write it: 18 december 2026."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def audience(respondent_type: str, variant: str) -> Audience:
     """Which wording a person gets, from their respondent type and questionnaire variant."""
-    if respondent_type in ("opdrachtgever", "werkgever"):
+    if respondent_type == "opdrachtgever":
         return "buyer"
+    if respondent_type == "werkgever":
+        return "employer"
     if respondent_type == "werknemer":
         return "werknemer"
     if respondent_type == "employee":
@@ -166,8 +225,9 @@ class PreparedEmail:
 @functools.cache
 def prepared(which: Audience, reminder: bool) -> PreparedEmail:
     wording = _TEXTS[(which, reminder)]
-    opt_out = _OPT_OUT_SIMPLE if which == "simple" else _OPT_OUT_TEXT
-    paragraphs = (*wording.paragraphs, opt_out)
+    simple = which == "simple"
+    opt_out = _OPT_OUT_SIMPLE if simple else _OPT_OUT_TEXT
+    paragraphs = (*wording.paragraphs, _CONTACT_SIMPLE if simple else _CONTACT_TEXT, opt_out)
     text = "\n\n".join(paragraphs) + "\n"
     html_paragraphs = []
     for paragraph in paragraphs:
@@ -176,6 +236,7 @@ def prepared(which: Audience, reminder: bool) -> PreparedEmail:
         else:
             body = html.escape(paragraph, quote=False).replace("\n", "<br>")
             body = body.replace("$optout", '<a href="$optout">afmelden</a>')
+            body = body.replace("$privacy", '<a href="$privacy">privacyverklaring</a>')
             html_paragraphs.append(f"<p>{body}</p>")
     page = (
         '<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8"></head>'
@@ -195,21 +256,38 @@ class EmailFields:
     link: str
     optout: str
     message_id: str
+    minutes: int  # the questionnaire's estimated length (shared.questionnaires.estimated_minutes)
+    reply_by: date
 
 
-def render(which: Audience, reminder: bool, fields: EmailFields, *, sender: str, date: str) -> bytes:
+def _bureau_fields(bureau: Bureau) -> dict[str, str]:
+    return {
+        "bureau": bureau.name,
+        "bureau_phone": bureau.phone,
+        "bureau_hours": bureau.phone_hours,
+        "bureau_email": bureau.email,
+        "bureau_address": bureau.postal_address,
+        "privacy": bureau.privacy_url,
+    }
+
+
+def render(
+    which: Audience, reminder: bool, fields: EmailFields, *, sender: str, date: str, bureau: Bureau
+) -> bytes:
     """The full message as bytes (CRLF line ends, quoted-printable UTF-8 parts)."""
     template = prepared(which, reminder)
     name = fields.name or ("meneer, mevrouw" if which != "simple" else "")
-    text = template.text.substitute(
-        name=name, provider=fields.provider, link=fields.link, optout=fields.optout
-    )
-    page = template.html.substitute(
-        name=html.escape(name),
-        provider=html.escape(fields.provider),
-        link=html.escape(fields.link),
-        optout=html.escape(fields.optout),
-    )
+    values = {
+        "name": name,
+        "provider": fields.provider,
+        "link": fields.link,
+        "optout": fields.optout,
+        "minutes": str(fields.minutes),
+        "reply_by": dutch_date(fields.reply_by),
+        **_bureau_fields(bureau),
+    }
+    text = template.text.substitute(values)
+    page = template.html.substitute({key: html.escape(value) for key, value in values.items()})
     subject = _subject(template.subject_header, fields.provider)
     head = (
         f"From: {sender}\r\nTo: {fields.to}\r\nSubject: {subject}\r\nDate: {date}\r\n"

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Res
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from services.invitations import opt_out_page as pages
 from services.invitations import service, store
 from services.invitations.domain import DeliveryRefusedError, Enrolment, Study
 from services.invitations.emails import Bounce, parse_dsn
@@ -380,12 +381,6 @@ class NewExtraWave(BaseModel):
     )
 
 
-_OPT_OUT_PAGE = """<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Afmelden</title></head>
-<body style="font-family:Arial,sans-serif;font-size:18px;max-width:36em;margin:2em auto;padding:0 1em">
-{body}</body></html>"""
-
-
 def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_caller: Any) -> None:
     callcentre_key = ctx.settings.callcentre_api_key.get_secret_value()
 
@@ -394,24 +389,17 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
     @app.get("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out_page(token: str) -> str:
         """The opt-out link of every email (List-Unsubscribe): a page with one button."""
-        return _OPT_OUT_PAGE.format(
-            body="<h1>Afmelden</h1><p>Wilt u geen e-mail, brief of telefoontje meer over dit onderzoek?</p>"
-            f'<form method="post" action="/afmelden/{html.escape(token)}">'
-            '<button type="submit" style="font-size:1.1em;padding:.6em 1.2em">Ja, meld mij af</button></form>'
-        )
+        study = await service.study_name_for_link(ctx.pool, token) if len(token) <= 100 else None
+        return pages.opt_out_page("ask", ctx.settings.bureau, study=study, token=token)
 
     @app.post("/afmelden/{token}", response_class=HTMLResponse, tags=["public"])
     async def opt_out(token: str) -> HTMLResponse:
         """Opt out (also RFC 8058 one-click: ``List-Unsubscribe=One-Click``): honoured at once."""
         if len(token) > 100 or not await service.opt_out(ctx.pool, token):
-            return HTMLResponse(_OPT_OUT_PAGE.format(body="<p>Deze link is niet (meer) geldig.</p>"), 404)
+            return HTMLResponse(pages.opt_out_page("invalid", ctx.settings.bureau), 404)
         ctx.relay.wake()
-        return HTMLResponse(
-            _OPT_OUT_PAGE.format(
-                body="<h1>U bent afgemeld</h1><p>U krijgt geen e-mail, brief of telefoontje meer over dit"
-                " onderzoek. Bedankt voor uw tijd.</p>"
-            )
-        )
+        study = await service.study_name_for_link(ctx.pool, token)
+        return HTMLResponse(pages.opt_out_page("done", ctx.settings.bureau, study=study))
 
     @app.post("/api/bounces", dependencies=[Depends(require_admin)], tags=["waves"])
     async def late_bounce(request: Request) -> dict[str, Any]:

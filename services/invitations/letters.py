@@ -1,7 +1,8 @@
 """Print-ready letters (PDF, A4, one page per person) and the mail house's manifest CSV.
 
-Each letter carries the personal link, the short code (typed in at /kort or given on the phone)
-and a QR code of the link. The letter window fits a standard DL/C5 window envelope.
+Each letter carries the bureau's letterhead and return address, the date and reference
+(kenmerk: the short code), a short address with a personal code to type in there (or to say on
+the phone) and a QR code of the link. The letter window fits a standard DL/C5 window envelope.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import segno
 
+from services.invitations.emails import dutch_date
+from shared.settings import Bureau
 from shared.tokens import format_short_code
 
 
@@ -28,66 +32,107 @@ class Letter:
     postcode: str
     city: str
     provider: str
-    link: str
-    short_code: str
+    link: str  # the personal link, in the QR code
+    short_code: str  # the reference (kenmerk) the mail house and returned mail use
+    letter_code: str  # the personal code typed in at the short address or said on the phone
+    short_address: str  # where the code is typed in, as printed: tevreden.example/code
+    minutes: int
+    sent_on: date
+    reply_by: date
+    bureau: Bureau
 
 
 _CSS = """
-@page { size: A4; margin: 20mm 20mm 20mm 25mm; }
+@page { size: A4; margin: 15mm 20mm 15mm 25mm; }
 body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 11pt; line-height: 1.45; }
 .letter { page-break-after: always; }
-.address { margin-top: 30mm; height: 35mm; }
-.code { font-size: 16pt; font-weight: bold; letter-spacing: 2px; }
-.qr { float: right; width: 35mm; height: 35mm; margin-left: 8mm; }
+.letterhead { text-align: right; font-size: 9pt; color: #333; height: 22mm; }
+.letterhead strong { font-size: 13pt; color: #0b5394; }
+.window { height: 40mm; margin-top: 3mm; }
+.return { font-size: 6.5pt; color: #333; border-bottom: 0.3pt solid #999; width: 95mm;
+          margin-bottom: 2mm; white-space: nowrap; }
+.meta { font-size: 9.5pt; margin: 6mm 0 5mm; border-collapse: collapse; }
+.meta th { text-align: left; font-weight: normal; color: #555; padding-right: 6mm; }
+.howto { border: 1pt solid #0b5394; border-radius: 2mm; padding: 3mm 4mm; margin: 4mm 0; }
+.howto ol { margin: 0; padding-left: 5mm; }
+.address-to-type { font-size: 14pt; font-weight: bold; }
+.code { font-size: 18pt; font-weight: bold; letter-spacing: 3px; font-family: 'DejaVu Sans Mono', monospace; }
+.qr { float: right; width: 30mm; height: 30mm; margin-left: 6mm; }
+.small { font-size: 9pt; color: #333; }
 .simple { font-size: 13pt; }
 """
 
 
 def _paragraphs(letter: Letter) -> list[str]:
     p = html.escape(letter.provider)
+    bureau = html.escape(letter.bureau.name)
     if letter.simple:
         return [
             f"U kreeg hulp van {p}. Was die hulp goed? Wij willen dat graag weten.",
-            "Scan de QR-code met uw telefoon. Of typ de link over. Dan ziet u de vragen.",
-            "U kunt de vragen ook laten voorlezen. Het duurt 5 minuten.",
+            f"Het duurt ongeveer {letter.minutes} minuten. U kunt de vragen ook laten voorlezen.",
         ]
     first = (
         f"Kort geleden vroegen wij uw mening over de begeleiding van {p}. Wij hebben uw antwoorden nog"
-        " niet ontvangen."
+        " niet ontvangen. Uw mening telt mee, ook als u minder tevreden was."
         if letter.reminder
-        else f"U heeft begeleiding gehad van {p}. Wij doen een onafhankelijk onderzoek naar hoe"
-        " tevreden cliënten daarover zijn, en horen graag wat u ervan vond."
+        else f"U heeft begeleiding gehad van {p}. {bureau} doet een onafhankelijk onderzoek naar hoe"
+        " tevreden cliënten daarover zijn, en wij horen graag wat u ervan vond."
     )
     return [
         first,
-        "U vult de vragenlijst in op internet: scan de QR-code met uw telefoon of typ de link in uw"
-        " browser. Het invullen duurt ongeveer 5 minuten. Niemand ziet wat u persoonlijk antwoordt.",
+        f"Het invullen duurt ongeveer {letter.minutes} minuten. U kunt tussendoor stoppen en later"
+        f" verder gaan. Niemand ziet wat u persoonlijk antwoordt: wij rapporteren alleen totalen.",
     ]
+
+
+def _how_to(letter: Letter) -> str:
+    code = format_short_code(letter.letter_code)
+    address = html.escape(letter.short_address)
+    return (
+        '<div class="howto"><ol>'
+        f'<li>Ga op internet naar <span class="address-to-type">{address}</span></li>'
+        f'<li>Vul uw persoonlijke code in: <span class="code">{code}</span></li>'
+        "</ol>Of scan de QR-code met de camera van uw telefoon.</div>"
+    )
+
+
+def _one_letter(letter: Letter) -> str:
+    bureau = letter.bureau
+    qr = segno.make(letter.link, error="m").svg_data_uri(scale=4, border=0)
+    name = html.escape(letter.name) or "De bewoner"
+    greeting = f"Beste {html.escape(letter.name)}," if letter.name else "Beste meneer, mevrouw,"
+    subject = f"{'Herinnering: u' if letter.reminder else 'U'}w mening over {html.escape(letter.provider)}"
+    body = "".join(f"<p>{text}</p>" for text in _paragraphs(letter))
+    phone = html.escape(bureau.phone)
+    return (
+        f'<div class="letter{" simple" if letter.simple else ""}">'
+        f'<div class="letterhead"><strong>{html.escape(bureau.name)}</strong><br>'
+        f"{html.escape(bureau.postal_address)}<br>{phone} · {html.escape(bureau.email)}"
+        f" · {html.escape(bureau.website)}</div>"
+        f'<div class="window"><div class="return">Retour: {html.escape(bureau.name)},'
+        f" {html.escape(bureau.postal_address)}</div>"
+        f"{name}<br>{html.escape(letter.street)} {html.escape(letter.house_number)}"
+        f"<br>{html.escape(letter.postcode)} {html.escape(letter.city)}</div>"
+        f'<table class="meta"><tr><th>Datum</th><td>{dutch_date(letter.sent_on)}</td></tr>'
+        f"<tr><th>Ons kenmerk</th><td>{format_short_code(letter.short_code)}</td></tr>"
+        f"<tr><th>Onderwerp</th><td>{subject}</td></tr></table>"
+        f'<p>{greeting}</p><img class="qr" src="{qr}" alt="QR-code naar uw vragenlijst">{body}'
+        f"{_how_to(letter)}"
+        f"<p>Wilt u meedoen vóór {dutch_date(letter.reply_by)}? Liever telefonisch? Bel {phone}"
+        f" ({html.escape(bureau.phone_hours)}) en noem uw persoonlijke code.</p>"
+        f"<p>Met vriendelijke groet,<br>{html.escape(bureau.name)}</p>"
+        f'<p class="small">Hoe wij met uw gegevens omgaan, leest u in onze privacyverklaring:'
+        f" {html.escape(bureau.privacy_url)}. Wilt u niet meer benaderd worden? Bel of mail ons"
+        f" ({html.escape(bureau.email)}).</p></div>"
+    )
 
 
 def letter_html(letters: Sequence[Letter]) -> str:
     """One HTML document, one letter per page, for WeasyPrint."""
-    pages = []
-    for letter in letters:
-        qr = segno.make(letter.link, error="m").svg_data_uri(scale=4, border=0)
-        name = html.escape(letter.name) or "De bewoner"
-        greeting = f"Beste {html.escape(letter.name)}," if letter.name else "Beste meneer, mevrouw,"
-        body = "".join(f"<p>{text}</p>" for text in _paragraphs(letter))
-        pages.append(
-            f'<div class="letter{" simple" if letter.simple else ""}">'
-            f'<div class="address">{name}<br>{html.escape(letter.street)} {html.escape(letter.house_number)}'
-            f"<br>{html.escape(letter.postcode)} {html.escape(letter.city)}</div>"
-            f"<p><strong>{'Herinnering: u' if letter.reminder else 'U'}w mening over "
-            f"{html.escape(letter.provider)}</strong></p>"
-            f'<p>{greeting}</p><img class="qr" src="{qr}" alt="QR-code">{body}'
-            f"<p>Link: {html.escape(letter.link)}</p>"
-            f'<p>Uw persoonlijke code: <span class="code">{format_short_code(letter.short_code)}</span>'
-            "<br>Noem deze code als u ons belt.</p>"
-            "<p>Met vriendelijke groet,<br>Het onderzoeksbureau</p></div>"
-        )
+    pages = "".join(_one_letter(letter) for letter in letters)
     return (
         f'<!DOCTYPE html><html lang="nl"><head><meta charset="utf-8"><style>{_CSS}</style></head>'
-        f"<body>{''.join(pages)}</body></html>"
+        f"<body>{pages}</body></html>"
     )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import secrets
 import traceback
@@ -36,7 +37,6 @@ from services.invitations.domain import (
     check_enrolment,
     classify_smtp_code,
     delivery_keys,
-    invitation_token,
     jobcoach_period_key,
     message_id,
     normalised_email,
@@ -94,9 +94,17 @@ from shared.events import (
     utc_now,
 )
 from shared.logging import get_logger
+from shared.questionnaires import estimated_minutes, load_questionnaire
 from shared.schemes import Scheme, all_schemes, load_scheme, measurement_period
 from shared.settings import Settings
-from shared.tokens import format_short_code, normalise_short_code, short_code, token_hash
+from shared.tokens import (
+    format_short_code,
+    invitation_token,
+    letter_code,
+    normalise_short_code,
+    short_code,
+    token_hash,
+)
 
 log = get_logger(__name__)
 # /metrics: every attempt by mode and outcome, SMTP retries, letter waves and call tasks.
@@ -497,6 +505,7 @@ async def _store_checked(
 ) -> None:
     secret = settings.token_secret.get_secret_value().encode()
     correlation_id = delivery_id  # every event of one delivery can be traced back to it
+    provider_name = await store.provider_name(conn, provider_id)
     to_invite = [(uuid.uuid4(), uuid.uuid4(), questionnaire_for(study, c), c) for c in invited]
     starts = []
     unreachable: list[Event] = []
@@ -527,6 +536,8 @@ async def _store_checked(
                 token_hash=token_hash(invitation_token(secret, invitation_id)),
                 jobcoach_period=_period_key(secret, study.study_id, provider_id, contact.jobcoach_period),
                 province=province_of(contact.postcode),
+                provider_name=provider_name,
+                letter_code_hash=token_hash(letter_code(secret, invitation_id)),
             ),
         )
         for _, invitation_id, questionnaire_id, contact in to_invite
@@ -751,9 +762,31 @@ def email_bytes(settings: Settings, row: Row, date: str) -> tuple[str, bytes]:
     attempt = row["stage_attempts"] + 1
     link, optout = _links(settings, row["invitation_id"])
     mid = message_id(row["invitation_id"], attempt)
-    fields = EmailFields(row["email"], row["name"], row["provider_name"], link, optout, mid)
+    fields = EmailFields(
+        row["email"],
+        row["name"],
+        row["provider_name"],
+        link,
+        optout,
+        mid,
+        minutes=_minutes(row["questionnaire_id"]),
+        reply_by=_reply_by(settings),
+    )
     which = audience(row["respondent_type"], row["variant"])
-    return mid, render(which, attempt > 1, fields, sender=settings.smtp_sender, date=date)
+    return mid, render(
+        which, attempt > 1, fields, sender=settings.smtp_sender, date=date, bureau=settings.bureau
+    )
+
+
+@functools.cache
+def _minutes(questionnaire_id: str) -> int:
+    """The questionnaire's estimated length, told in emails and letters."""
+    return estimated_minutes(load_questionnaire(questionnaire_id))
+
+
+def _reply_by(settings: Settings) -> date:
+    """The reply-by date an email or letter sent today names."""
+    return utc_now().date() + timedelta(days=settings.reply_within_days)
 
 
 async def send_due_emails(
@@ -863,6 +896,12 @@ async def _undeliverable_after_the_fact(
     return {"invitation_id": str(invitation_id), "action": action}
 
 
+async def study_name_for_link(pool: asyncpg.Pool, token: str) -> str | None:
+    """The name of the study a personal link belongs to (the opt-out page names it)."""
+    async with pool.acquire() as conn:
+        return await store.study_name_by_token_hash(conn, token_hash(token))
+
+
 async def opt_out(pool: asyncpg.Pool, token: str) -> bool:
     """Afmelden: no more emails, letters or calls for this person, from this moment.
 
@@ -909,7 +948,18 @@ def _letter(settings: Settings, row: Row) -> Letter:
         provider=row["provider_name"],
         link=link,
         short_code=short_code(row["invitation_id"]),
+        letter_code=letter_code(settings.token_secret.get_secret_value().encode(), row["invitation_id"]),
+        short_address=short_address(settings),
+        minutes=_minutes(row["questionnaire_id"]),
+        sent_on=utc_now().date(),
+        reply_by=_reply_by(settings),
+        bureau=settings.bureau,
     )
+
+
+def short_address(settings: Settings) -> str:
+    """Where a letter's code is typed in, as printed: the questionnaire's host and ``/code``."""
+    return settings.public_base_url.split("://", 1)[-1].rstrip("/") + "/code"
 
 
 async def make_letter_wave(pool: asyncpg.Pool, settings: Settings, limit: int = 2000) -> int | None:

@@ -435,10 +435,19 @@ async def progress(conn: Connection, study_id: str, provider_id: str) -> dict[st
     }
 
 
+async def provider_name(conn: Connection, provider_id: str) -> str | None:
+    """The provider's display name, as respondents read it."""
+    name: str | None = await conn.fetchval(
+        "SELECT name FROM invitations.providers WHERE provider_id = $1", provider_id
+    )
+    return name
+
+
 # --- waves: email, post and phone ----------------------------------------------------------
 
 _CLAIM_COLUMNS = (
-    "i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type, i.plan, i.stage,"
+    "i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type, i.questionnaire_id,"
+    " i.plan, i.stage,"
     " i.stage_attempts, i.reached, i.email_retries, i.phone_first, c.email, c.name, c.variant,"
     " c.street, c.house_number, c.postcode, c.city, p.name AS provider_name"
 )
@@ -540,6 +549,15 @@ async def reached_except(conn: Connection, invitation_id: uuid.UUID, mode: str) 
         mode,
     )
     return found
+
+
+async def study_name_by_token_hash(conn: Connection, token_hash: str) -> str | None:
+    name: str | None = await conn.fetchval(
+        "SELECT s.name FROM invitations.invitations i JOIN invitations.studies s USING (study_id)"
+        " WHERE i.token_hash = $1",
+        token_hash,
+    )
+    return name
 
 
 async def opt_out(conn: Connection, token_hash: str) -> asyncpg.Record | None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
@@ -81,6 +81,22 @@ def format_percentage(fraction: float | None) -> str:
 def format_grade(mean: float | None) -> str:
     """Gemiddeld rapportcijfer with one decimal: ``"8,5"``; ``"–"`` when nobody gave one."""
     return NO_FIGURE if mean is None else format_decimal(mean)
+
+
+def format_against_norm(value: float, minimum: float) -> str:
+    """A mean as a norm sentence writes it: one decimal, or as many more (up to four) as it takes
+    to show a miss that rounding would hide: 6.96 against 7 → ``"6,96"``, not ``"7,0"``. The norm
+    compares the exact mean (see docs/disclosure.md)."""
+    for places in range(1, 5):
+        text = format_decimal(value, places)
+        if value >= minimum or _parsed(text) < minimum:
+            return text
+    exact = Decimal(repr(value)).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
+    return format_decimal(float(exact), 4)
+
+
+def _parsed(text: str) -> Decimal:
+    return Decimal(text.replace(".", "").replace(",", "."))
 
 
 def format_moment(moment: datetime) -> str:

@@ -10,6 +10,7 @@ The public register needs no key: it shows only grades eligible for publication.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -67,10 +68,15 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
 
     @app.get("/api/studies/{study_id}/summary")
     async def study_summary(study_id: SafeId, caller: Caller = as_caller) -> list[ProviderSummary]:
-        """Every provider's row for the bureau; a provider sees only its own."""
+        """Every provider's row for the bureau; a provider sees only its own, and not its mean
+        grade when too few answered to show it (as its report)."""
         async with ctx.pool.acquire() as conn:
             rows = await store.study_summary(conn, study_id)
-        return [ProviderSummary(**row) for row in rows if caller.may_see(row["provider_id"])]
+        return [
+            ProviderSummary(**{**row, "mean_grade": caller.may_know(row)})
+            for row in rows
+            if caller.may_see(row["provider_id"])
+        ]
 
     @app.get("/reports/{study_id}/{provider_id}", response_class=HTMLResponse)
     async def report(study_id: SafeId, provider_id: SafeId, caller: Caller = as_caller) -> HTMLResponse:
@@ -178,6 +184,10 @@ class Caller:
 
     def may_see(self, provider_id: str) -> bool:
         return self.provider_id is None or self.provider_id == provider_id
+
+    def may_know(self, row: Mapping[str, Any]) -> float | None:
+        """A summary row's mean grade: the bureau's always, a provider's only when disclosable."""
+        return row["mean_grade"] if self.provider_id is None or row["disclosable"] else None
 
 
 class FieldworkClosed(BaseModel):

@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from services.reporting.charts import FlowStep, flow_diagram
+from services.reporting.disclosure import is_small
 from services.reporting.domain import (
     NO_FIGURE,
+    format_against_norm,
     format_count,
     format_decimal,
     format_moment,
@@ -28,7 +30,9 @@ from services.reporting.model import (
     SummaryPage,
     Table,
     _find,
+    _mean_of,
     _table,
+    disclosure_min,
     frequency_tables,
     hidden_units,
     mean_text,
@@ -37,8 +41,9 @@ from services.reporting.model import (
     pct_text,
     questionnaires_for,
     report_kind,
+    unit_frequency_tables,
 )
-from shared.events import GroupValue, ScoresUpdatedPayload, UnitFigures
+from shared.events import FrequencyTable, GroupValue, NormFigures, ScoresUpdatedPayload, UnitFigures
 from shared.questionnaires import (
     LikertMatrixQuestion,
     PercentageAllocationQuestion,
@@ -121,14 +126,14 @@ def response_table(payload: ScoresUpdatedPayload, scheme: Scheme | None, caption
         label = RESPONDENT_LABELS.get(total.respondent_type, total.respondent_type)
         units = [u for u in payload.units if u.respondent_type == total.respondent_type]
         rows.append((label,))
+        hidden = hidden_units(total, units, disclosure_min(scheme, total.respondent_type))
         if len(units) > 1 or total.respondent_type == "client":
-            hidden = hidden_units(units, total_shown=total.disclosable)
             for unit in units:
                 rows.append(
                     _response_row(_service_name(scheme, unit.service_code), unit, unit.service_code in hidden)
                 )
         name = "Totaal" if total.respondent_type == "client" else f"Totaal {label.lower()}"
-        rows.append(_response_row(name, total, not total.disclosable))
+        rows.append(_response_row(name, total, not total.disclosable or None in hidden))
     if not payload.totals:  # a version-1 snapshot: the top-level figures only
         rows.append(
             (
@@ -308,7 +313,7 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
                 response_table(payload, scheme, "Tabel 1.1 Resultaten voor het keurmerk"),
                 "In de kolom 'Publicatie' staat of de responseis voor publicatie op de website van Blik op Werk is "  # noqa: E501
                 "gehaald. Bij de opdrachtgevers staat 'ja', omdat dit cijfer altijd gepubliceerd wordt.",
-                _norm_text(payload),
+                _norm_text(payload, scheme),
             ),
         ),
     ]
@@ -341,10 +346,12 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
         )
     )
     appendix = frequency_tables(
-        payload, "client", questionnaires.get("client"), "Cliënten"
-    ) + frequency_tables(payload, "opdrachtgever", questionnaires.get("opdrachtgever"), "Opdrachtgevers")
+        payload, "client", questionnaires.get("client"), "Cliënten", clients.min_n
+    ) + frequency_tables(
+        payload, "opdrachtgever", questionnaires.get("opdrachtgever"), "Opdrachtgevers", buyers.min_n
+    )
     sections.append(Section("Bijlage", "Antwoorden per vraag", tuple(appendix)))
-    summary = _bow_summary(payload, name, client_total, questionnaires.get("client"))
+    summary = _bow_summary(payload, scheme, name, client_total, questionnaires.get("client"))
     return _document(payload, context, "bow", f"Tevredenheidsonderzoek {name}", sections, summary)
 
 
@@ -356,7 +363,7 @@ def _flatten(sections: list[Section]) -> list[Block]:
     return blocks
 
 
-MODE_TEXT = {"email": "e-mail", "post": "brief", "phone": "telefoon"}
+MODE_TEXT = {"email": "e-mail", "post": "brief", "phone": "telefoon"}  # the modes as the reports write them
 
 
 def invitation_route(scheme: Scheme, clients: UnitFigures | None, buyers: UnitFigures | None) -> Diagram:
@@ -403,33 +410,92 @@ def _response_intro(clients: UnitFigures | None, buyers: UnitFigures | None) -> 
     )
 
 
-def _norm_text(payload: ScoresUpdatedPayload) -> str:
-    verdicts = {
-        "met": "gehaald",
-        "missed": "niet gehaald",
-        "no_grades": "niet te beoordelen",
-        "exemption_possible": "niet gehaald; vrijstelling kan worden aangevraagd",
-    }
-    # Scoring's reasons of a met or missed norm already say so ("Norm gehaald.", "Norm niet
-    # gehaald: …"); the verdict goes in front only where the reason does not give it.
-    return " ".join(
-        n.reason
-        if n.verdict in ("met", "missed") and n.reason.startswith("Norm")
-        else f"Norm: {verdicts[n.verdict]}. {n.reason}"
-        for n in payload.norms
-    )
+def _norm_text(payload: ScoresUpdatedPayload, scheme: Scheme) -> str:
+    """The norm's verdict in words, built here from the figures the report shows: a dienst or
+    perceel whose grade the report hides is named without its figure, and a mean that rounds to
+    the norm but misses it is written exactly ("6,96 < 7,0")."""
+    return " ".join(_norm_sentence(payload, scheme, norm) for norm in payload.norms)
+
+
+def _norm_sentence(payload: ScoresUpdatedPayload, scheme: Scheme, norm: NormFigures) -> str:
+    if norm.verdict == "no_grades":
+        return "Norm: niet te beoordelen. Geen rapportcijfers ontvangen."
+    if norm.rule == "per_respondent_type":
+        misses = _type_misses(payload, scheme)
+    else:
+        misses = _unit_misses(payload, scheme, norm, corrected=norm.used_corrected_mean)
+    listed = "; ".join(misses)
+    if norm.verdict == "met" and norm.used_corrected_mean:
+        plain = "; ".join(_unit_misses(payload, scheme, norm, corrected=False))
+        return (
+            "Norm gehaald met het gecorrigeerde gemiddelde (onvoldoendes geteld als "
+            f"{format_decimal(scheme.norms.corrected_mean_failing_value)})."
+            + (f" Met het gewone gemiddelde: {plain}." if plain else "")
+        )
+    if norm.verdict == "met":
+        return "Norm gehaald."
+    if norm.verdict == "exemption_possible":
+        return "Norm: niet gehaald; vrijstelling kan worden aangevraagd" + (f": {listed}." if listed else ".")
+    return "Norm niet gehaald" + (f": {listed}." if listed else ".")
+
+
+def _unit_misses(
+    payload: ScoresUpdatedPayload, scheme: Scheme, norm: NormFigures, *, corrected: bool
+) -> list[str]:
+    """Where the per-unit norm (and the total's) is missed: "totaal 6,3 < 6,5", a perceel by name
+    with its figure, a hidden one without ("te weinig respondenten om te tonen")."""
+    settings = scheme.norms
+    types = norm.respondent_types or scheme.respondent_types
+
+    def value(unit: UnitFigures) -> float | None:
+        return unit.grade.corrected_mean if corrected else unit.grade.mean
+
+    misses: list[str] = []
+    for respondent_type in types:
+        total = _find(payload.totals, respondent_type, None)
+        units = [u for u in payload.units if u.respondent_type == respondent_type]
+        hidden = hidden_units(total, units, disclosure_min(scheme, respondent_type))
+        if total is not None and settings.total_mean_min is not None:
+            misses += _miss("totaal", value(total), settings.total_mean_min, None in hidden)
+        if settings.per_unit_mean_min is not None:
+            for unit in units:
+                name = _service_name(scheme, unit.service_code)
+                misses += _miss(name, value(unit), settings.per_unit_mean_min, unit.service_code in hidden)
+    return misses
+
+
+def _type_misses(payload: ScoresUpdatedPayload, scheme: Scheme) -> list[str]:
+    misses: list[str] = []
+    for respondent_type, minimum in sorted(scheme.norms.per_respondent_type_mean_min.items()):
+        total = _find(payload.totals, respondent_type, None)
+        label = RESPONDENT_LABELS.get(respondent_type, respondent_type).lower()
+        if total is None or total.grade.mean is None:
+            misses.append(f"{label}: geen cijfers")
+        else:
+            misses += _miss(label, total.grade.mean, minimum, not total.disclosable)
+    return misses
+
+
+def _miss(label: str, value: float | None, minimum: float, hidden: bool) -> list[str]:
+    if value is None or value >= minimum:
+        return []
+    if hidden:
+        return [f"{label} onder {format_decimal(minimum)} (cijfer niet getoond: te weinig respondenten)"]
+    return [f"{label} {format_against_norm(value, minimum)} < {format_decimal(minimum)}"]
 
 
 def _bow_summary(
-    payload: ScoresUpdatedPayload, name: str, clients: UnitFigures | None, questionnaire: Questionnaire | None
+    payload: ScoresUpdatedPayload,
+    scheme: Scheme,
+    name: str,
+    clients: UnitFigures | None,
+    questionnaire: Questionnaire | None,
 ) -> SummaryPage:
     shown = clients is not None and clients.disclosable
     grade = mean_text(clients.grade.mean) if shown and clients else NO_FIGURE
-    points = tuple(
-        _question_text(questionnaire, a.question_id)
-        for a in payload.relatively_well
-        if a.respondent_type == "client"
-    )
+    aspects = [a.question_id for a in payload.relatively_well if a.respondent_type == "client"]
+    staff = tuple(_question_text(questionnaire, q) for q in aspects if _about_staff(questionnaire, q))
+    points = tuple(_question_text(questionnaire, q) for q in aspects if not _about_staff(questionnaire, q))
     pooled: dict[str, int] = {}
     if shown and clients is not None:
         for table in clients.questions:
@@ -450,13 +516,33 @@ def _bow_summary(
         headline="Gemiddeld tevredenheidscijfer van cliënten.",
         grade_text=grade,
         points=points,
-        points_intro=f"{name} scoort relatief goed op de volgende punten:"
+        points_intro=f"{name} scoort relatief goed op {_the_points(points)}:"
         if points
+        else ""
+        if staff
         else "Er zijn geen punten waarop uw organisatie significant beter scoort dan de benchmark.",
+        staff_points=staff,
+        staff_points_intro=f"De medewerkers van {name} scoren relatief goed op {_the_points(staff)}:"
+        if staff
+        else "",
         satisfaction=shares,
-        norm_text=_norm_text(payload),
+        norm_text=_norm_text(payload, scheme),
         provinces=_province_shares(payload),
     )
+
+
+# Seed 000's summary has two lists: what the provider's staff do well (the aspects of the personal
+# contact with the medewerker(s), fig. 3.10) and what the organisation does well (the rest).
+STAFF_SECTION = "tevredenheid_contact"
+
+
+def _about_staff(questionnaire: Questionnaire | None, question_id: str) -> bool:
+    questions = () if questionnaire is None else questionnaire.questions
+    return any(q.id == question_id and q.section == STAFF_SECTION for q in questions)
+
+
+def _the_points(points: tuple[str, ...]) -> str:
+    return "het volgende punt" if len(points) == 1 else "de volgende punten"
 
 
 def _province_shares(payload: ScoresUpdatedPayload) -> tuple[tuple[str, float, str], ...]:
@@ -481,16 +567,16 @@ def uwv_reintegratie_report(
     units = [u for u in payload.units if u.respondent_type == "client"]
     norm_min = scheme.norms.per_unit_mean_min
     rule = scheme.publication
-    modes = ", ".join(scheme.invitation_modes.get("client", ()))
+    modes = ", ".join(MODE_TEXT[m] for m in scheme.invitation_modes.get("client", ()))
     reminders = "; ".join(
-        f"{mode}: {plan.max_reminders} herinnering(en) na {plan.after_days} dagen"
+        f"{MODE_TEXT[mode]}: {plan.max_reminders} herinnering(en) na {plan.after_days} dagen"
         for mode in scheme.invitation_modes.get("client", ())
         if (plan := scheme.reminders.for_mode(mode)) is not None
     )
     accounting_rows = []
     conclusions: list[str] = []
     grade_rows = []
-    hidden = hidden_units(units, total_shown=False)
+    hidden = hidden_units(_find(payload.totals, "client", None), units, disclosure_min(scheme, "client"))
     for unit in units:
         perceel = _service_name(scheme, unit.service_code)
         met = rule.requirement_met(unit.completed, unit.net_sample)
@@ -508,10 +594,7 @@ def uwv_reintegratie_report(
                 "ja" if met else "nee",
             )
         )
-        grade = "*" if unit.service_code in hidden else mean_text(unit.grade.mean)
-        verdict = NO_FIGURE
-        if unit.grade.mean is not None and norm_min is not None and unit.service_code not in hidden:
-            verdict = "gehaald" if unit.grade.mean >= norm_min else "niet gehaald"
+        grade, verdict = _grade_against_norm(unit.grade.mean, norm_min, unit.service_code in hidden)
         exempt = (
             "ja"
             if scheme.norms.exemption_below_ended_services is not None
@@ -577,16 +660,43 @@ def uwv_reintegratie_report(
             if conclusions
             else (accounting, "De minimale respons-eis is voor elk perceel gehaald."),
         ),
-        Section("3", "Resultaten", (grades, _norm_text(payload), *builder.all_questions("3"))),
+        Section("3", "Resultaten", (grades, _norm_text(payload, scheme), *builder.all_questions("3"))),
         Section(
             "Bijlage",
             "Antwoorden per vraag",
-            tuple(frequency_tables(payload, "client", questionnaire, "Klanten")),
+            tuple(_per_perceel_answers(payload, scheme, questionnaire, builder.min_n)),
         ),
     ]
     return _document(
         payload, context, "uwv-reintegratie", f"Klanttevredenheidsonderzoek UWV – {name}", sections
     )
+
+
+def _per_perceel_answers(
+    payload: ScoresUpdatedPayload, scheme: Scheme, questionnaire: Questionnaire | None, min_n: int
+) -> list[Table]:
+    """Seed 002: "de resultaten op alle verplichte vragen", for all clients and per perceel."""
+    tables = frequency_tables(payload, "client", questionnaire, "Klanten", min_n)
+    units = [u for u in payload.units if u.respondent_type == "client"]
+    if len(units) < 2:
+        return tables  # one perceel: its answers are the total's
+    hidden = hidden_units(_find(payload.totals, "client", None), units, min_n)
+    for unit in units:
+        caption = f"Perceel {_service_name(scheme, unit.service_code)}"
+        tables += unit_frequency_tables(unit, questionnaire, caption, min_n, unit.service_code in hidden)
+    return tables
+
+
+def _grade_against_norm(mean: float | None, norm_min: float | None, hidden: bool) -> tuple[str, str]:
+    """A perceel's grade cell and its verdict: "*" when hidden; the exact figure when rounding
+    would hide a miss; the verdict on the exact mean."""
+    if hidden:
+        return "*", NO_FIGURE
+    if mean is None or norm_min is None:
+        return mean_text(mean), NO_FIGURE
+    if mean >= norm_min:
+        return mean_text(mean), "gehaald"
+    return format_against_norm(mean, norm_min), "niet gehaald"
 
 
 # --- UWV jobcoach (seed 001) ------------------------------------------------------------------
@@ -691,7 +801,7 @@ def jobcoach_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Cont
         "reactietermijn (hoor en wederhoor); de tekst wordt in de definitieve rapportage opgenomen."
     )
     sections = [
-        Section("1", "Cijfers per jobcoachperiode", (grade_table, _norm_text(payload))),
+        Section("1", "Cijfers per jobcoachperiode", (grade_table, _norm_text(payload, scheme))),
         Section("2", "Score per vraag", tuple(question_tables)),
         Section("3", "Analyse, conclusies en acties", (analysis,)),
     ]
@@ -717,7 +827,9 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
         for q in questionnaire.questions:
             if q.type == "grade":
                 table = _table(total, q.id)
-                grade_rows.append((q.text, _mean_cell(table), format_count(0 if table is None else table.n)))
+                grade_rows.append(
+                    (q.text, _mean_cell(table, builder.min_n), format_count(0 if table is None else table.n))
+                )
         blocks.append(
             Table("Tabel 4.1 Tevredenheid (rapportcijfers)", ("Vraag", "Gemiddeld", "n"), tuple(grade_rows))
         )
@@ -726,7 +838,7 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
                 rows: list[tuple[str, ...]] = []
                 for key, statement in zip(q.answer_keys(), q.statements, strict=False):
                     table = _table(total, key)
-                    m = _mean_value(table)
+                    m = _mean_value(table, builder.min_n)
                     rows.append(
                         (
                             statement.label,
@@ -747,7 +859,7 @@ def staff_survey_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: 
             elif isinstance(q, PercentageAllocationQuestion):
                 rows = []
                 for key, item in zip(q.answer_keys(), q.item_values(), strict=False):
-                    m = _mean_value(_table(total, key))
+                    m = _mean_value(_table(total, key), builder.min_n)
                     rows.append(
                         (item.replace("_", " "), NO_FIGURE if m is None else format_decimal(m, 0) + "%")
                     )
@@ -857,14 +969,13 @@ def _item_text(questionnaire: Questionnaire | None, key: str, option: str | None
     return text
 
 
-def _mean_value(table: object) -> float | None:
-    from services.reporting.model import _mean_of
+def _mean_value(table: FrequencyTable | None, min_n: int) -> float | None:
+    """A question's mean, or None when fewer than ``min_n`` answered it (disclosure control)."""
+    return None if table is None or is_small(table.n, min_n) else _mean_of(table)
 
-    return _mean_of(table)  # type: ignore[arg-type]
 
-
-def _mean_cell(table: object) -> str:
-    return mean_text(_mean_value(table))
+def _mean_cell(table: FrequencyTable | None, min_n: int) -> str:
+    return mean_text(_mean_value(table, min_n))
 
 
 def _reading(mean: float | None) -> str:

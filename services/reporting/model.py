@@ -5,11 +5,12 @@ tables and figures. A figure is the provider's value per category beside the ben
 (all providers in the study), each with its n. Everything is display-ready Dutch text
 (decimal commas), so the templates only lay it out. Charts are drawn from the figures.
 
-Disclosure control: a unit (dienst, perceel, group) the scoring service marks as not
-disclosable shows no figures; when exactly one unit of a respondent type is hidden and its
-total is shown, the next smallest unit is hidden too, so the hidden one cannot be derived
-by subtracting the others from the total. Free-text answers are never counted by scoring
-and never shown here.
+Disclosure control (``disclosure.py``, docs/disclosure.md): a unit (dienst, perceel, group) the
+scoring service marks as not disclosable, or a question answered by fewer than the scheme's
+minimum, shows no figures; beside a shown total, further units are hidden until the hidden ones
+cannot be told apart by subtraction (complementary suppression); a benchmark is shown only when
+the other providers in it reach the minimum. Free-text answers are never counted by scoring and
+never shown here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import date
 from typing import Literal
 
 from services.reporting.charts import ChartRow, bar_chart, grade_badge, share_bar, share_bars
+from services.reporting.disclosure import Cell, benchmark_shown, hidden_cells, is_small
 from services.reporting.domain import (
     NO_FIGURE,
     format_count,
@@ -47,6 +49,7 @@ RESPONDENT_LABELS: Mapping[str, str] = {
 }
 SUPPRESSED = "Niet getoond: te weinig respondenten om dit cijfer te tonen zonder dat herkenbaar wordt wie wat antwoordde."  # noqa: E501
 BUREAU = "Onderzoeksbureau Tevreden"
+DEFAULT_OWN_LABEL = "Uw organisatie"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Figure:
     unit: str  # "%", "gemiddeld cijfer", "aantal"
     suppressed: bool = False
     note: str = ""
-    own_label: str = "Uw organisatie"
+    own_label: str = DEFAULT_OWN_LABEL
 
     @property
     def svg(self) -> str:
@@ -136,6 +139,9 @@ class SummaryPage:
     points_intro: str
     satisfaction: tuple[tuple[str, float, str], ...]
     norm_text: str
+    # "De medewerkers van … scoren relatief goed op": the aspects of the personal contact.
+    staff_points: tuple[str, ...] = ()
+    staff_points_intro: str = ""
     # "Cliënten afkomstig uit de volgende provincie(s)": (province, % of the invited, text), most
     # first; empty when no province is known.
     provinces: tuple[tuple[str, float, str], ...] = ()
@@ -258,14 +264,20 @@ def _table(unit: UnitFigures | None, key: str) -> FrequencyTable | None:
     return None
 
 
-def hidden_units(units: Sequence[UnitFigures], total_shown: bool) -> set[str | None]:
-    """Service codes whose figures are not shown: not disclosable, plus complementary suppression
-    (exactly one hidden unit beside a shown total: hide the next smallest too)."""
-    hidden = {u.service_code for u in units if not u.disclosable}
-    shown = sorted((u for u in units if u.disclosable), key=lambda u: (u.completed, u.service_code or ""))
-    if len(hidden) == 1 and total_shown and shown and len(units) > 1:
-        hidden.add(shown[0].service_code)
-    return hidden
+def disclosure_min(scheme: Scheme | None, respondent_type: str) -> int:
+    """The scheme's minimum number of respondents to show a figure of this respondent type."""
+    return 1 if scheme is None else scheme.disclosure.min_n(respondent_type)  # type: ignore[arg-type]
+
+
+def hidden_units(total: UnitFigures | None, units: Sequence[UnitFigures], min_n: int) -> set[str | None]:
+    """Service codes whose grade is not shown (``None``: the total's), by the complementary
+    suppression rule of :func:`hidden_cells`: not disclosable or too few, and whatever else
+    would let a hidden one be derived from the total."""
+    total_cell = Cell(
+        None, 0 if total is None else total.grade.n, total is not None and not total.disclosable
+    )
+    parts = [Cell(u.service_code, u.grade.n, not u.disclosable) for u in units]
+    return {key for key in hidden_cells(total_cell, parts, min_n) if key is None or isinstance(key, str)}
 
 
 def _labels(question: Question) -> dict[str, str]:
@@ -291,13 +303,24 @@ class FigureBuilder:
         self.questionnaire = questionnaire
         self.scheme = scheme
         self.own = _find(payload.totals, respondent_type, None)
-        self.bench = _find(payload.benchmark, respondent_type, None)
         self.own_label = own_label
+        self.bench = self._comparable(_find(payload.benchmark, respondent_type, None), self.own)
+
+    def _comparable(self, bench: UnitFigures | None, own: UnitFigures | None) -> UnitFigures | None:
+        """The benchmark unit, or None when the others in it are too few to show (a benchmark of
+        this provider alone would print its own figures, hidden or not, as everyone's)."""
+        own_n = 0 if own is None else own.completed
+        return bench if bench is not None and benchmark_shown(bench.completed, own_n, self.min_n) else None
+
+    def _bench_table(self, question_id: str) -> FrequencyTable | None:
+        own, bench = _table(self.own, question_id), _table(self.bench, question_id)
+        own_n = 0 if own is None else own.n
+        return bench if bench is not None and benchmark_shown(bench.n, own_n, self.min_n) else None
 
     @property
     def min_n(self) -> int:
         """The scheme's minimum to show a figure of this respondent type (disclosure control)."""
-        return 1 if self.scheme is None else self.scheme.disclosure.min_n(self.type)  # type: ignore[arg-type]
+        return disclosure_min(self.scheme, self.type)
 
     @property
     def shown(self) -> bool:
@@ -316,10 +339,12 @@ class FigureBuilder:
             return self._suppressed(number, title)
         rows = [self._grade_row("Totaal", self.own, self.bench)]
         units = [u for u in self.payload.units if u.respondent_type == self.type]
+        hidden = hidden_units(self.own, units, self.min_n) if len(units) > 1 else set()
+        if None in hidden:
+            return self._suppressed(number, title)
         if len(units) > 1:
-            hidden = hidden_units(units, total_shown=True)
             for unit in units:
-                bench = _find(self.payload.benchmark, self.type, unit.service_code)
+                bench = self._comparable(_find(self.payload.benchmark, self.type, unit.service_code), unit)
                 label = self._service_name(unit.service_code)
                 if unit.service_code in hidden:
                     rows.append(
@@ -386,10 +411,10 @@ class FigureBuilder:
         question = self._question(question_id)
         if question is None:
             return None
-        title = title or question.text
+        title = title or self.named(question.text)
         if not self.shown:
             return self._suppressed(number, title)
-        own, bench = _table(self.own, question_id), _table(self.bench, question_id)
+        own, bench = _table(self.own, question_id), self._bench_table(question_id)
         n, bn = (0 if own is None else own.n), (0 if bench is None else bench.n)
         rows = []
         for value, label in _labels(question).items():
@@ -410,7 +435,7 @@ class FigureBuilder:
         if not questions or self.questionnaire is None:
             return None
         section = next((s for s in self.questionnaire.sections if s.id == section_id), None)
-        title = title or (section.intro or section.title if section else section_id)
+        title = title or self.named(section.intro or section.title if section else section_id)
         if not self.shown:
             return self._suppressed(number, title)
         kind = questions[0].type
@@ -418,16 +443,15 @@ class FigureBuilder:
         ns, bns = [0], [0]
         scale: float
         for q in questions:
-            own, bench = _table(self.own, q.id), _table(self.bench, q.id)
-            if kind == "satisfaction5":
-                o, b = _satisfied(own), _satisfied(bench)
-                rows.append(FigureRow(q.text, o, pct_text(o), b, pct_text(b)))
-            elif kind == "grade":
-                o, b = _mean_of(own), _mean_of(bench)
-                rows.append(FigureRow(q.text, o, mean_text(o), b, mean_text(b)))
+            own, bench = _table(self.own, q.id), self._bench_table(q.id)
+            b = _row_value(kind, bench)
+            if own is not None and is_small(own.n, self.min_n):
+                rows.append(
+                    FigureRow(f"{q.text} (te weinig respondenten)", None, NO_FIGURE, b, _row_text(kind, b))
+                )
             else:
-                o, b = _sum_of(own), _sum_of(bench)
-                rows.append(FigureRow(q.text, o, _count_text(o), b, _count_text(b)))
+                o = _row_value(kind, own)
+                rows.append(FigureRow(q.text, o, _row_text(kind, o), b, _row_text(kind, b)))
             ns.append(0 if own is None else own.n)
             bns.append(0 if bench is None else bench.n)
         if kind == "satisfaction5":
@@ -440,6 +464,16 @@ class FigureBuilder:
         return Figure(
             number, title, max(ns), max(bns), tuple(rows), scale, unit, note=note, own_label=self.own_label
         )
+
+    def named(self, text: str) -> str:
+        """A question as the report's figure title: the questionnaire asks about "de organisatie",
+        the report names the provider (seed 000: "Heeft u Pluswerk Reïntegratie aangeraden bij
+        anderen?")."""
+        if self.own_label == DEFAULT_OWN_LABEL:
+            return text
+        name = self.own_label
+        text = text.replace("de medewerker(s) op", f"de medewerker(s) van {name} op")
+        return text.replace("de organisatie", name).replace("De organisatie", name)
 
     def _questions(self) -> tuple[Question, ...]:
         return () if self.questionnaire is None else self.questionnaire.questions
@@ -515,18 +549,51 @@ def _sum_of(table: FrequencyTable | None) -> float | None:
     return sum(v * c for v, c in values) if values else None
 
 
+def _row_value(kind: str, table: FrequencyTable | None) -> float | None:
+    """A section row's figure: % (zeer) tevreden, a mean grade, or a sum."""
+    if kind == "satisfaction5":
+        return _satisfied(table)
+    return _mean_of(table) if kind == "grade" else _sum_of(table)
+
+
+def _row_text(kind: str, value: float | None) -> str:
+    return (
+        pct_text(value)
+        if kind == "satisfaction5"
+        else mean_text(value)
+        if kind == "grade"
+        else _count_text(value)
+    )
+
+
 def _count_text(value: float | None) -> str:
     return NO_FIGURE if value is None else format_count(round(value))
 
 
 def frequency_tables(
-    payload: ScoresUpdatedPayload, respondent_type: str, questionnaire: Questionnaire | None, caption: str
+    payload: ScoresUpdatedPayload,
+    respondent_type: str,
+    questionnaire: Questionnaire | None,
+    caption: str,
+    min_n: int = 1,
 ) -> list[Table]:
-    """Per question how often each answer was given, with n (suppressed below the minimum)."""
-    own = _find(payload.totals, respondent_type, None)
+    """Per question how often each answer was given, with n; a question answered by fewer than
+    ``min_n`` (routing makes n differ per question) shows no counts, nor does a hidden group."""
+    return unit_frequency_tables(_find(payload.totals, respondent_type, None), questionnaire, caption, min_n)
+
+
+def unit_frequency_tables(
+    own: UnitFigures | None,
+    questionnaire: Questionnaire | None,
+    caption: str,
+    min_n: int,
+    hidden: bool = False,
+) -> list[Table]:
+    """The frequency tables of one group (a total, or a perceel); ``hidden``: by complementary
+    suppression."""
     if questionnaire is None or own is None:
         return []
-    if not own.disclosable:
+    if hidden or not own.disclosable:
         return [Table(caption, ("Vraag",), ((SUPPRESSED,),))]
     tables = []
     for q in questionnaire.questions:
@@ -536,6 +603,9 @@ def frequency_tables(
         table = _table(own, q.id)
         counts = {} if table is None else table.counts
         n = 0 if table is None else table.n
+        if is_small(n, min_n):
+            tables.append(Table(f"{caption}: {q.text} (n={n})", ("Antwoord",), ((SUPPRESSED,),)))
+            continue
         rows = tuple(
             (label, format_count(counts.get(value, 0)), pct_text(pct(counts.get(value, 0), n)))
             for value, label in labels.items()
@@ -565,32 +635,46 @@ def register_entries(
     payload: ScoresUpdatedPayload, scheme: Scheme | None, provider_name: str
 ) -> list[RegisterEntry]:
     """The grades of a final report that may be published: the scheme's response requirement
-    met (``published``), enough respondents to show, and a grade at all."""
+    met (``published``), enough respondents for the public register, a grade at all, and none
+    that would let a hidden service's grade be derived from the provider's total (the rule of
+    :func:`hidden_cells`). A single service is not listed beside its total: it says the same."""
     entries = []
-    for unit in (*payload.units, *payload.totals):
-        if unit.published is not True or not unit.disclosable or unit.grade.mean is None:
-            continue
-        if (
-            unit.service_code is not None
-            and len([u for u in payload.units if u.respondent_type == unit.respondent_type]) == 1
-        ):
-            continue  # a single service: its total says the same
-        name = "Totaal"
-        if unit.service_code is not None and scheme is not None:
-            try:
-                name = scheme.service(unit.service_code).name
-            except KeyError:
-                name = unit.service_code
-        entries.append(
-            RegisterEntry(
-                payload.provider_id,
-                provider_name,
-                unit.service_code,
-                name,
-                unit.respondent_type,
-                unit.grade.n,
-                unit.grade.mean,
-                mean_text(unit.grade.mean),
-            )
+    for total in payload.totals:
+        units = [u for u in payload.units if u.respondent_type == total.respondent_type]
+        min_n = 1 if scheme is None else scheme.disclosure.min_n_public(total.respondent_type)
+        hidden = hidden_cells(
+            Cell(None, total.grade.n, not _publishable(total, min_n)),
+            [Cell(u.service_code, u.grade.n, not _publishable(u, min_n)) for u in units],
+            min_n,
         )
+        listed = [total] if len(units) == 1 else [*units, total]
+        for unit in listed:
+            mean = unit.grade.mean
+            if unit.service_code not in hidden and _publishable(unit, min_n) and mean is not None:
+                entries.append(_register_entry(payload, scheme, provider_name, unit, mean))
     return entries
+
+
+def _publishable(unit: UnitFigures, min_n: int) -> bool:
+    return unit.published is True and unit.disclosable and unit.grade.n >= min_n
+
+
+def _register_entry(
+    payload: ScoresUpdatedPayload, scheme: Scheme | None, provider_name: str, unit: UnitFigures, mean: float
+) -> RegisterEntry:
+    name = "Totaal"
+    if unit.service_code is not None and scheme is not None:
+        try:
+            name = scheme.service(unit.service_code).name
+        except KeyError:
+            name = unit.service_code
+    return RegisterEntry(
+        payload.provider_id,
+        provider_name,
+        unit.service_code,
+        name,
+        unit.respondent_type,
+        unit.grade.n,
+        mean,
+        mean_text(mean),
+    )

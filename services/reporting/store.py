@@ -77,7 +77,13 @@ async def study_summary(conn: Connection, study_id: str) -> list[dict[str, Any]]
     records = await conn.fetch(
         """
         SELECT s.provider_id, s.net_sample, s.completed, s.response_rate, s.mean_grade,
-               r.version AS report_version
+               r.version AS report_version,
+               -- the headline group's grade may be shown (disclosure control; no payload: old rows)
+               NOT EXISTS (
+                   SELECT 1 FROM jsonb_array_elements(coalesce(s.payload->'totals', '[]'::jsonb)) AS t
+                   WHERE t->>'respondent_type' = coalesce(s.payload->>'headline', t->>'respondent_type')
+                     AND (t->>'disclosable')::boolean IS FALSE
+               ) AS disclosable
         FROM reporting.snapshots AS s
         LEFT JOIN reporting.reports AS r USING (study_id, provider_id)
         WHERE s.study_id = $1

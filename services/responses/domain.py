@@ -20,6 +20,7 @@ from typing import Literal
 import shared.questionnaires as q_module
 from shared.events import AnswerValue
 from shared.questionnaires import (
+    GradeQuestion,
     Likelihood0To10Question,
     LikertMatrixQuestion,
     MultipleChoiceQuestion,
@@ -86,6 +87,23 @@ def csrf_token(secret: bytes, token_hash: str) -> str:
 
 def csrf_valid(secret: bytes, token_hash: str, candidate: str) -> bool:
     return hmac.compare_digest(csrf_token(secret, token_hash), candidate)
+
+
+def code_form_csrf(secret: bytes, nonce: str) -> str:
+    """The /code form's CSRF field: bound to the random nonce in the visitor's cookie."""
+    return hmac.new(secret, f"code-form:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def code_form_csrf_valid(secret: bytes, nonce: str, candidate: str) -> bool:
+    return bool(nonce) and hmac.compare_digest(code_form_csrf(secret, nonce), candidate)
+
+
+MSG_CODE_FORM = (
+    "Een persoonlijke code heeft 10 tekens: letters en de cijfers 2 tot en met 9,"
+    " bijvoorbeeld ABCDE-FGH23. Een 0 of 1 komt er niet in voor."
+)
+MSG_CODE_EXPIRED = "Deze pagina was verlopen. Vul uw code nog een keer in."
+MSG_CODE_UNKNOWN = "Deze code kennen wij niet. Kijk of u hem goed heeft overgenomen uit de brief."
 
 
 def link_open(issued_at: datetime, now: datetime) -> bool:
@@ -171,6 +189,19 @@ class Paging:
             for page in self.pages[index + 1 :]
             for q in page.questions
         )
+
+    def progress(self, index: int, answers: Mapping[str, AnswerValue]) -> tuple[int, int]:
+        """ "Deel n van m": page ``index``'s place among the pages this respondent sees, and how
+        many pages those are. Pages before it are decided (routing only looks back); a later page
+        counts while its routing may still let it show. Each next page has a higher number."""
+        undecided = {q.id for page in self.pages[index:] for q in page.questions}
+
+        def may_show(question: Question) -> bool:
+            return all(c.holds(answers) or c.question in undecided for c in question.routing)
+
+        earlier = sum(1 for page in self.pages[:index] if page.visible(answers))
+        later = sum(1 for page in self.pages[index + 1 :] if any(map(may_show, page.questions)))
+        return earlier + 1, earlier + 1 + later
 
     def page_of(self, question_id: str) -> int:
         return next(p.index for p in self.pages if any(q.id == question_id for q in p.questions))
@@ -500,35 +531,51 @@ def spoken_text(question: Question) -> str:
     return question.audio_text or question.text
 
 
+def _sentence(text: str) -> str:
+    """A text ending in a full stop (or its own ? or !), so the voice pauses after it."""
+    text = text.strip()
+    return text if text.endswith((".", "?", "!", ":")) else text + "."
+
+
+def read_aloud_text(question: Question) -> str:
+    """What a question's one "Lees voor" reads: the question, then what one can answer."""
+    parts = [spoken_text(question)]
+    if isinstance(question, Likelihood0To10Question):
+        parts += [f"0 is {question.low_label}", f"10 is {question.high_label}"]
+    elif isinstance(question, GradeQuestion):
+        if "10" not in question.text:
+            parts.append("Kies een cijfer van 1 tot en met 10. 1 is heel slecht, 10 is heel goed")
+    elif isinstance(question, LikertMatrixQuestion):
+        parts += [item.label for item in question.items]
+        parts.append("Kies bij elke zin: " + ", ".join(question.scale_labels))
+    elif isinstance(question, RankingQuestion | PercentageAllocationQuestion):
+        parts += [item.label for item in question.items]
+    else:
+        parts += [option.label for option in question.choices()]
+    return " ".join(_sentence(part) for part in parts if part.strip())
+
+
 def spoken_texts(questionnaire: Questionnaire) -> tuple[str, ...]:
-    """Everything the low-threshold page lets a respondent listen to, each text once."""
+    """Everything the low-threshold page reads aloud, each text once: the introductions, and
+    per question one text with the question and its options."""
     texts: list[str] = []
     if questionnaire.intro:
         texts.append(questionnaire.intro)
     for section in questionnaire.sections:
-        texts.append(section.title)
         if section.intro:
             texts.append(section.intro)
-    for question in questionnaire.questions:
-        texts.append(spoken_text(question))
-        texts.extend(option.label for option in question.choices())
-        if isinstance(question, Likelihood0To10Question):
-            texts.extend((question.low_label, question.high_label))
-        if isinstance(question, LikertMatrixQuestion):
-            texts.extend(question.scale_labels)
-        if isinstance(question, RankingQuestion | PercentageAllocationQuestion | LikertMatrixQuestion):
-            texts.extend(item.label for item in question.items)
+    texts.extend(read_aloud_text(question) for question in questionnaire.questions)
     return tuple(dict.fromkeys(t for t in texts if t.strip()))
 
 
 def audio_manifest_name(questionnaire: Questionnaire) -> str:
     """The file that maps each spoken text to its sound file, per questionnaire version."""
-    return f"{questionnaire.questionnaire_id}.v{questionnaire.version}.json"
+    return f"{questionnaire.questionnaire_id}.v{questionnaire.version}.read-aloud.json"
 
 
-def audio_file_name(wav: bytes) -> str:
+def audio_file_name(sound: bytes) -> str:
     """Named by content: a file never changes, so browsers may keep it for good."""
-    return hashlib.sha256(wav).hexdigest()[:32] + ".wav"
+    return hashlib.sha256(sound).hexdigest()[:32] + ".mp3"
 
 
 def wav_duration(data: bytes) -> float:

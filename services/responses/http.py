@@ -1,6 +1,7 @@
 """HTTP wiring of the responses service (the work is in ``service``).
 
 - ``/q/<token>``: the public web questionnaire, page by page (no JavaScript needed);
+- ``/code``: the short address on letters (a personal code leads to the questionnaire);
 - ``/audio/…``: the spoken questions of the low-threshold questionnaires;
 - ``/api/interviews…``: the callcentre's API (``X-API-Key``: the callcentre key);
 - ``/api/paper-imports`` and ``DELETE /api/responses/{invitation_id}``: the bureau (admin key).
@@ -8,6 +9,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -24,13 +26,18 @@ from services.responses import service
 from services.responses.audio import URL_PREFIX, AudioLibrary
 from services.responses.domain import (
     INTERVIEWER_ID_PATTERN,
+    MSG_CODE_EXPIRED,
+    MSG_CODE_FORM,
+    MSG_CODE_UNKNOWN,
     PaperFileError,
     RateLimiter,
+    code_form_csrf,
+    code_form_csrf_valid,
     csrf_token,
     form_values,
     in_english,
     is_chosen,
-    spoken_text,
+    read_aloud_text,
 )
 from services.responses.service import PageView, ShowPage, Submitted, Unavailable
 from shared.apikeys import key_check
@@ -42,9 +49,12 @@ from shared.questionnaires import (
     PercentageAllocationQuestion,
     Question,
     RankingQuestion,
+    estimated_minutes,
     load_questionnaire,
+    with_provider,
 )
 from shared.runtime import ServiceContext
+from shared.tokens import normalise_letter_code
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -61,6 +71,8 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+CODE_PATH = "/code"  # the short address on letters: type the personal code, reach the questionnaire
+CODE_COOKIE = "tevreden_code_form"
 MAX_PAPER_BYTES = 16 * 1024 * 1024
 
 
@@ -82,7 +94,11 @@ def _nl_number(value: float) -> str:
 
 
 _templates.globals.update(
-    is_chosen=is_chosen, first_input_id=_first_input_id, spoken_text=spoken_text, nl_number=_nl_number
+    with_provider=with_provider,
+    is_chosen=is_chosen,
+    first_input_id=_first_input_id,
+    read_aloud_text=read_aloud_text,
+    nl_number=_nl_number,
 )
 
 
@@ -105,28 +121,42 @@ def _questionnaire_page(view: PageView, csrf: str, status_code: int = 200) -> HT
         values=view.values,
         audio=view.audio,
         csrf=csrf,
+        minutes=estimated_minutes(questionnaire),
+        provider=view.provider,
     )
 
 
 class RateLimitMiddleware:
-    """A token bucket per client address on ``/q/*``: 429 with a Dutch page when it is empty.
+    """A token bucket per client address on ``/q/*``, and a much smaller one on posts to
+    ``/code`` (guessing codes): 429 with a Dutch page when it is empty.
 
     The address is the one uvicorn reports: behind a proxy that sends X-Forwarded-For from a
     trusted address (FORWARDED_ALLOW_IPS, 127.0.0.1 by default) it is the respondent's own.
     Loopback itself is exempt (the demo, local checks); production limits at the proxy too.
     """
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, code_limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
+        self.code_limiter = code_limiter
+
+    def _limiter_for(self, scope: Scope) -> RateLimiter | None:
+        if scope["type"] != "http":
+            return None
+        if scope["path"].startswith("/q/"):
+            return self.limiter
+        if scope["path"] == CODE_PATH and scope["method"] == "POST":
+            return self.code_limiter
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/q/"):
+        limiter = self._limiter_for(scope)
+        if limiter is not None:
             client = scope.get("client")
             host = client[0] if client else ""
-            if host not in LOOPBACK and not self.limiter.allow(host, time.monotonic()):
+            if host not in LOOPBACK and not limiter.allow(host, time.monotonic()):
                 response = _page("busy.html", status.HTTP_429_TOO_MANY_REQUESTS)
-                response.headers["Retry-After"] = str(self.limiter.retry_after(host))
+                response.headers["Retry-After"] = str(limiter.retry_after(host))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -163,12 +193,15 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     settings = ctx.settings
     app = FastAPI(title="Tevreden responses: questionnaire, callcentre and paper", version="1")
     secret = settings.token_secret.get_secret_value().encode()
+    _templates.globals["bureau"] = settings.bureau  # who asks, in every page's footer
     audio = AudioLibrary(settings.audio_dir)
     settings.audio_dir.mkdir(parents=True, exist_ok=True)
     app.mount(URL_PREFIX.rstrip("/"), AudioFiles(directory=settings.audio_dir), name="audio")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(
         RateLimitMiddleware,
         limiter=RateLimiter(settings.questionnaire_rate_per_second, settings.questionnaire_rate_burst),
+        code_limiter=RateLimiter(settings.letter_code_rate_per_second, settings.letter_code_rate_burst),
     )
     require_admin = key_check(settings.admin_api_key.get_secret_value())
     require_callcentre = key_check(settings.callcentre_api_key.get_secret_value())
@@ -196,6 +229,32 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             return _page("thanks.html", already=not outcome.stored)
         if isinstance(outcome, ShowPage):
             return _questionnaire_page(outcome.view, csrf_token(secret, outcome.token_hash), 422)
+        return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=_HEADERS)
+
+    # --- the short address on letters: a personal code leads to the questionnaire -----
+
+    def code_page(nonce: str, status_code: int = 200, code: str = "", error: str = "") -> HTMLResponse:
+        response = _page("code.html", status_code, csrf=code_form_csrf(secret, nonce), code=code, error=error)
+        response.set_cookie(CODE_COOKIE, nonce, httponly=True, samesite="strict", path=CODE_PATH)
+        return response
+
+    @app.get(CODE_PATH, response_class=HTMLResponse, include_in_schema=False)
+    async def show_code_form(request: Request) -> HTMLResponse:
+        return code_page(request.cookies.get(CODE_COOKIE) or secrets.token_urlsafe(16))
+
+    @app.post(CODE_PATH, include_in_schema=False)
+    async def submit_code(request: Request) -> Response:
+        form = await request.form()
+        typed, csrf = str(form.get("code", ""))[:40], str(form.get("csrf", ""))
+        nonce = request.cookies.get(CODE_COOKIE, "")
+        if not code_form_csrf_valid(secret, nonce, csrf):
+            return code_page(secrets.token_urlsafe(16), 403, typed, MSG_CODE_EXPIRED)
+        code = normalise_letter_code(typed)
+        if code is None:
+            return code_page(nonce, 422, typed, MSG_CODE_FORM)
+        token = await service.token_for_letter_code(ctx.pool, code, secret)
+        if token is None:
+            return code_page(nonce, 422, typed, MSG_CODE_UNKNOWN)
         return RedirectResponse(f"/q/{token}", status_code=status.HTTP_303_SEE_OTHER, headers=_HEADERS)
 
     # --- the callcentre --------------------------------------------------------------

@@ -43,7 +43,7 @@ from shared.events import (
 )
 from shared.logging import get_logger
 from shared.questionnaires import Question, Section, visible_questions
-from shared.tokens import format_short_code, normalise_short_code, token_hash
+from shared.tokens import format_short_code, invitation_token, normalise_short_code, token_hash
 
 log = get_logger(__name__)
 
@@ -72,6 +72,17 @@ async def record_invitations(conn: Connection, events: list[Event]) -> None:
 
 # --- the web questionnaire -----------------------------------------------------------
 
+
+async def token_for_letter_code(pool: asyncpg.Pool, code: str, secret: bytes) -> str | None:
+    """The link token behind a letter's personal code (normalised); None when it is unknown.
+
+    Looked up by the code's hash, so no comparison of the code itself can leak its characters.
+    """
+    async with pool.acquire() as conn:
+        invitation_id = await store.invitation_id_by_letter_code_hash(conn, token_hash(code))
+    return None if invitation_id is None else invitation_token(secret, invitation_id)
+
+
 LinkState = Literal["open", "answered"]
 
 
@@ -92,6 +103,11 @@ class OpenInvitation:
     @property
     def saved_answers(self) -> dict[str, AnswerValue]:
         return dict(self.invitation["draft_answers"] or {})
+
+    @property
+    def provider_name(self) -> str | None:
+        name: str | None = self.invitation["provider_name"]
+        return name
 
     @property
     def saved_page(self) -> int:
@@ -126,6 +142,7 @@ class PageView:
     values: dict[str, FormValue]  # what the fields show (what was typed, on a page with errors)
     errors: dict[str, str] = field(default_factory=dict)
     audio: dict[str, str] = field(default_factory=dict)  # spoken text → URL (low-threshold)
+    provider: str | None = None  # the provider's display name, piped into the questions
 
     @property
     def questions(self) -> tuple[Question, ...]:
@@ -138,8 +155,9 @@ class PageView:
         return None if self.page is None else self.paging.pages[self.page].section
 
     @property
-    def part(self) -> int:
-        return 0 if self.page is None else self.paging.pages[self.page].part
+    def progress(self) -> tuple[int, int]:
+        """This page's number and the number of pages ("Deel 2 van 9"); (0, 0) on one page."""
+        return (0, 0) if self.page is None else self.paging.progress(self.page, self.answers)
 
     @property
     def is_last(self) -> bool:
@@ -163,6 +181,7 @@ def current_page(opened: OpenInvitation, audio: AudioLibrary) -> PageView:
         answers=saved,
         values=display_values(questionnaire, saved),
         audio=audio.urls(questionnaire),
+        provider=opened.provider_name,
     )
 
 
@@ -240,7 +259,14 @@ async def post_form(
         await store.save_draft(conn, opened.invitation_id, step.answers, step.page or 0)
     if step.errors:
         view = PageView(
-            questionnaire, pages, step.page, step.answers, step.shown, step.errors, audio.urls(questionnaire)
+            questionnaire,
+            pages,
+            step.page,
+            step.answers,
+            step.shown,
+            step.errors,
+            audio.urls(questionnaire),
+            opened.provider_name,
         )
         return ShowPage(view, hashed)
     return NextPage()

@@ -25,9 +25,10 @@ SCHEMA = "responses"
 async def add_invitations(conn: Connection, events: Sequence[InvitationIssued]) -> None:
     await conn.execute(
         "INSERT INTO responses.invitations (invitation_id, token_hash, study_id, provider_id,"
-        " service_code, respondent_type, questionnaire_id, issued_at)"
+        " service_code, respondent_type, questionnaire_id, issued_at, provider_name, letter_code_hash)"
         " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
-        " $6::text[], $7::text[], $8::timestamptz[]) ON CONFLICT (invitation_id) DO NOTHING",
+        " $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::text[])"
+        " ON CONFLICT (invitation_id) DO NOTHING",
         [e.payload.invitation_id for e in events],
         [e.payload.token_hash for e in events],
         [e.payload.study_id for e in events],
@@ -36,13 +37,23 @@ async def add_invitations(conn: Connection, events: Sequence[InvitationIssued]) 
         [e.payload.respondent_type for e in events],
         [e.payload.questionnaire_id for e in events],
         [e.occurred_at for e in events],
+        [e.payload.provider_name for e in events],
+        [e.payload.letter_code_hash for e in events],
     )
+
+
+async def invitation_id_by_letter_code_hash(conn: Connection, code_hash: str) -> uuid.UUID | None:
+    """The invitation a letter's personal code belongs to (looked up by the code's hash)."""
+    found: uuid.UUID | None = await conn.fetchval(
+        "SELECT invitation_id FROM responses.invitations WHERE letter_code_hash = $1", code_hash
+    )
+    return found
 
 
 # What a link or an interview needs to know about its invitation, in one round trip.
 _INVITATION = (
     "SELECT i.invitation_id, i.study_id, i.provider_id, i.service_code, i.respondent_type,"
-    " i.questionnaire_id, i.issued_at, i.withdrawn_at, i.short_code,"
+    " i.questionnaire_id, i.issued_at, i.withdrawn_at, i.short_code, i.provider_name,"
     " r.response_id, r.mode AS answered_mode, d.answers AS draft_answers, d.page AS draft_page"
     " FROM responses.invitations i"
     " LEFT JOIN responses.responses r USING (invitation_id)"

@@ -197,7 +197,7 @@ async def test_closing_the_page_and_opening_the_link_again_resumes_where_it_was_
         "contact_amount",
         "fixed_contact",
     ]
-    assert await again.locator("#progress").inner_text() == "Deel 3 van 9"
+    assert await again.locator("#progress").inner_text() == "Deel 3 van 11"
     await again.locator('button[value="back"]').click()
     assert await again.locator('input[name="reason"][value="werkgever"]').is_checked()
 
@@ -246,18 +246,21 @@ async def test_the_questionnaire_can_be_answered_with_the_keyboard_alone(
 async def test_the_low_threshold_questionnaire_can_be_listened_to(
     service: ServiceRuntime, browser: Browser, audio_dir: Path
 ) -> None:
-    await eventually(lambda: _exists(audio_dir / "bow-client-laagdrempelig.v1.json"))
+    await eventually(lambda: _exists(audio_dir / "bow-client-laagdrempelig.v1.read-aloud.json"))
     url, _ = await link(service, "bow-client-laagdrempelig")
     page = await browser.new_page(viewport=PHONE)
     await page.goto(url)
     await shoot(page, "questionnaire-laagdrempelig-p01")
-    players = page.locator("audio.listen")
-    # the introduction, the section title's page: grade (question) and recommended (question + 4 options)
-    assert await players.count() >= 7
-    question_player = page.locator("#q-recommended audio").first
-    assert await question_player.get_attribute("aria-label") == "Luister naar de vraag"
+    players = page.locator(".question audio")
+    # grade and recommended: one sound each (the question, then its options), none per option
+    assert await players.count() == await page.locator(".question").count() == 2
+    buttons = page.locator(".question button.read-aloud-button")
+    assert await buttons.count() == 2
+    assert await buttons.nth(1).get_attribute("aria-label") == (
+        "Lees voor: Heeft u tegen andere mensen gezegd: ga naar deze organisatie?"
+    )
     durations = [await _duration(players.nth(i)) for i in range(await players.count())]
-    assert all(d > 0.3 for d in durations), durations
+    assert all(d > 2.0 for d in durations), durations  # a question and its options, not one word
 
 
 async def _exists(path: Path) -> bool:

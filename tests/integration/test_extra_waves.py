@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from services.invitations import app as invitations
-from services.invitations.domain import invitation_token
 from shared.events import ResponseSubmitted, ResponseSubmittedPayload, Topics, encode_event, utc_now
 from shared.runtime import ServiceRuntime
+from shared.tokens import invitation_token
 from tests.conftest import MakeSettings
 from tests.ops_config import INVITATIONS_ONLY, exposed_name
 from tests.polling import eventually
@@ -29,6 +29,7 @@ from tevreden.status import run_extra_wave
 pytestmark = pytest.mark.integration
 ADMIN = {"X-API-Key": "test-admin-key"}
 HEADER = "client_ref,name,email,service\n"
+STUDY_NAME = "Klanttevredenheid Blik op Werk 2026"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ class Panel:
         async with http(self.service) as client:
             (
                 await client.post(
-                    "/api/studies", json={"study_id": self.study_id, "name": "X"}, headers=ADMIN
+                    "/api/studies", json={"study_id": self.study_id, "name": STUDY_NAME}, headers=ADMIN
                 )
             ).raise_for_status()
             for provider, refs in providers.items():
@@ -141,7 +142,12 @@ class Panel:
         secret = self.service.settings.token_secret.get_secret_value().encode()
         token = invitation_token(secret, await self.invitation(ref))
         async with http(self.service) as client:
-            (await client.post(f"/afmelden/{token}")).raise_for_status()
+            asked = await client.get(f"/afmelden/{token}")
+            done = await client.post(f"/afmelden/{token}")
+        done.raise_for_status()
+        # The opt-out pages name the study and say what stops.
+        assert STUDY_NAME in asked.text and "wij bellen u niet meer" in asked.text
+        assert "U bent afgemeld" in done.text and STUDY_NAME in done.text
 
 
 def mails(infra: LocalInfra, panel: Panel, ref: str) -> list[str]:

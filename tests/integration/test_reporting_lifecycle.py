@@ -17,19 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from services.reporting import app as reporting
 from shared.events import (
-    ProviderRegistered,
     ReportPublishedPayload,
     ScoresUpdated,
     ScoresUpdatedPayload,
-    encode_event,
     parse_event,
 )
 from shared.runtime import ServiceRuntime
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.provider_keys import registered_key
+from tests.reporting_runtime import client, publish, running_reporting
 from tevreden.sample_reports import study_payloads
 
 pytestmark = pytest.mark.integration
@@ -50,16 +48,8 @@ async def service(module_settings: MakeSettings, report_dir: Path) -> AsyncItera
     settings = module_settings(
         report_dir=report_dir, report_debounce_seconds=DEBOUNCE_SECONDS, scheduler_poll_seconds=0.2
     )
-    runtime = reporting.runtime(settings)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
-def client(service: ServiceRuntime) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{service.settings.port_for('reporting')}", timeout=30
-    )
+    async with running_reporting(settings) as runtime:
+        yield runtime
 
 
 def snapshot(
@@ -69,12 +59,6 @@ def snapshot(
     payload = SAMPLE[index]
     data = {**payload.model_dump(), "study_id": study_id, "as_of": payload.as_of + later, **changes}
     return ScoresUpdated(payload=ScoresUpdatedPayload.model_validate(data))
-
-
-async def publish(service: ServiceRuntime, *events: ScoresUpdated | ProviderRegistered) -> None:
-    assert service.ctx is not None
-    for event in events:
-        await service.ctx.broker.publish(encode_event(event), event.topic, key=event.key.encode())
 
 
 async def registered_provider(service: ServiceRuntime, provider_id: str) -> dict[str, str]:

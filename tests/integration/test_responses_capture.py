@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaConsumer
 
 from services.responses import app as responses
 from services.responses import store
-from services.responses.domain import wav_duration
 from shared.events import InvitationIssued, InvitationIssuedPayload, Topics, utc_now
 from shared.runtime import ServiceRuntime
 from shared.tokens import format_short_code, short_code, token_hash
 from tests.conftest import MakeSettings
+from tests.letter_invitations import issue
 from tests.polling import eventually
 from tests.seeds import ASPECTS as BOW_ASPECTS
 
@@ -159,7 +159,7 @@ async def test_the_first_page_shows_the_first_section_and_the_progress(service: 
     token, _ = await invite(service)
     async with client(service) as http:
         page = await http.get(f"/q/{token}")
-    assert "Deel 1 van 9" in page.text
+    assert "Deel 1 van 13" in page.text  # every page that routing may still show
     assert questions_on(page.text) == ["grade", "recommended"]
     assert ">Volgende</button>" in page.text
 
@@ -170,7 +170,7 @@ async def test_a_saved_page_leads_to_the_next_and_is_kept_in_the_database(servic
         saved = await post_page(http, token, {"grade": "7", "recommended": "ja"})
         following = await http.get(f"/q/{token}")
     assert saved.status_code == 303
-    assert "Deel 2 van 9" in following.text
+    assert "Deel 2 van 13" in following.text
     drafts = await fetch(
         service, "SELECT answers, page FROM responses.drafts WHERE invitation_id = $1", invitation_id
     )
@@ -194,7 +194,7 @@ async def test_routing_leaves_out_questions_that_do_not_apply(service: ServiceRu
         await post_page(http, token, {"reason": "werkgever"})
         page = await http.get(f"/q/{token}")
     assert "sanction_threat" not in questions_on(page.text)
-    assert "Deel 3 van 9" in page.text
+    assert "Deel 3 van 11" in page.text  # the two sanction pages no longer counted
 
 
 async def test_routing_shows_the_follow_up_question_an_answer_calls_for(service: ServiceRuntime) -> None:
@@ -305,20 +305,26 @@ async def test_too_many_requests_from_one_address_get_a_dutch_429(service: Servi
     assert int(refused[0].headers["Retry-After"]) >= 1
 
 
-async def test_the_low_threshold_page_lets_every_question_and_option_be_heard(
+async def test_the_low_threshold_page_reads_each_question_aloud_with_one_small_mp3(
     service: ServiceRuntime, audio_dir: Path
 ) -> None:
-    await eventually(lambda: _manifest_exists(audio_dir, "bow-client-laagdrempelig.v1.json"))
+    await eventually(lambda: _manifest_exists(audio_dir, "bow-client-laagdrempelig.v1.read-aloud.json"))
     token, _ = await invite(service, "bow-client-laagdrempelig")
     async with client(service) as http:
         page = await http.get(f"/q/{token}")
-        sources = re.findall(r'<audio class="listen" controls preload="none" src="([^"]+)"', page.text)
+        sources = re.findall(
+            r'<div class="read-aloud" data-read-aloud>\s*<span[^>]*>[^<]*</span>\s*'
+            r'<audio controls preload="none" src="([^"]+)"',
+            page.text,
+        )
         sound = await http.get(sources[0])
-    # grade: the question and its hint-free scale; recommended: the question and its 4 options
-    assert len(sources) >= 1 + 1 + 1 + 4
+    questions = page.text.count('class="question')
+    assert questions == 2  # grade and recommended
+    assert len(sources) == 1 + questions  # and the introduction: none per option
     assert sound.status_code == 200
     assert "immutable" in sound.headers["Cache-Control"]
-    assert wav_duration(sound.content) > 0.5
+    assert sound.content[:3] == b"ID3" or sound.content[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+    assert len(sound.content) < 100_000  # an MP3 at 32 kbit/s, not a half-megabyte WAV
 
 
 async def _manifest_exists(folder: Path, name: str) -> bool:
@@ -662,3 +668,67 @@ async def test_withdrawing_an_unknown_invitation_is_not_found(service: ServiceRu
     async with client(service, **ADMIN) as http:
         response = await http.delete(f"/api/responses/{uuid.uuid4()}")
     assert response.status_code == 404
+
+
+# --- the short address on letters: /code ----------------------------------------------------
+
+
+async def invite_by_letter(service: ServiceRuntime, provider_name: str = "Werkt & Zo") -> tuple[str, str]:
+    issued = await issue(service, provider_name=provider_name)
+    return issued.token, issued.code
+
+
+async def post_code(http: httpx.AsyncClient, typed: str) -> httpx.Response:
+    form = await http.get("/code")
+    return await http.post("/code", data={"code": typed, "csrf": csrf_of(form.text)})
+
+
+async def test_a_letter_code_typed_as_one_likes_leads_to_the_questionnaire(service: ServiceRuntime) -> None:
+    token, code = await invite_by_letter(service)
+    async with client(service) as http:
+        sent = await post_code(http, f" {code[:5].lower()} {code[5:]} ")
+        page = await http.get(sent.headers["location"])
+    assert sent.status_code == 303 and sent.headers["location"] == f"/q/{token}"
+    assert questions_on(page.text) == ["grade", "recommended"]
+
+
+async def test_the_questionnaire_names_the_provider_and_the_bureau(service: ServiceRuntime) -> None:
+    token, _ = await invite_by_letter(service, "Pluswerk Reïntegratie")
+    async with client(service) as http:
+        page = await http.get(f"/q/{token}")
+    assert "Heeft u Pluswerk Reïntegratie aangeraden bij anderen?" in page.text
+    bureau = service.settings.bureau
+    assert bureau.name in page.text and bureau.phone in page.text and bureau.privacy_url in page.text
+
+
+async def test_an_unknown_code_is_refused_with_a_clear_error_and_kept_in_the_field(
+    service: ServiceRuntime,
+) -> None:
+    async with client(service) as http:
+        refused = await post_code(http, "ABCDE-FGH23")
+    assert refused.status_code == 422
+    assert "Deze code kennen wij niet" in refused.text
+    assert 'value="ABCDE-FGH23"' in refused.text and 'aria-invalid="true"' in refused.text
+
+
+async def test_a_code_with_a_zero_or_one_is_explained_not_looked_up(service: ServiceRuntime) -> None:
+    async with client(service) as http:
+        refused = await post_code(http, "ABCDE-FGH10")
+    assert refused.status_code == 422
+    assert "Een 0 of 1 komt er niet in voor" in refused.text
+
+
+async def test_a_code_posted_from_elsewhere_is_refused(service: ServiceRuntime) -> None:
+    _, code = await invite_by_letter(service)
+    async with client(service) as http:
+        form = await http.get("/code")
+        http.cookies.clear()  # a form posted from another site carries no cookie of ours
+        refused = await http.post("/code", data={"code": code, "csrf": csrf_of(form.text)})
+    assert refused.status_code == 403 and "location" not in refused.headers
+
+
+async def test_guessing_codes_from_one_address_is_slowed_down(service: ServiceRuntime) -> None:
+    async with client(service, **{"X-Forwarded-For": "198.51.100.9"}) as http:
+        statuses = [(await post_code(http, "ABCDE-FGH23")).status_code for _ in range(15)]
+    assert 429 in statuses
+    assert statuses[0] == 422

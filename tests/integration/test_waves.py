@@ -18,11 +18,10 @@ import httpx
 import pytest
 
 from services.invitations import app as invitations
-from services.invitations.domain import invitation_token
 from shared.events import ResponseSubmitted, ResponseSubmittedPayload, Topics, encode_event, utc_now
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.tokens import format_short_code, short_code
+from shared.tokens import format_short_code, invitation_token, short_code
 from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tevreden.infra import LocalInfra

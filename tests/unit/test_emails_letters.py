@@ -5,13 +5,15 @@ from __future__ import annotations
 import email
 import email.policy
 import uuid
+from datetime import date
 from email.message import EmailMessage
 
 import pytest
 
-from services.invitations.emails import EmailFields, audience, parse_dsn, render
+from services.invitations.emails import Audience, EmailFields, audience, dutch_date, parse_dsn, render
 from services.invitations.letters import Letter, letter_html, manifest_csv
-from shared.tokens import short_code
+from shared.settings import Settings
+from shared.tokens import format_short_code, letter_code, short_code
 
 FIELDS = EmailFields(
     to="anna@example.nl",
@@ -20,7 +22,15 @@ FIELDS = EmailFields(
     link="http://127.0.0.1:8002/q/abcDEF123_-",
     optout="http://127.0.0.1:8001/afmelden/abcDEF123_-",
     message_id="<x.1@tevreden.example>",
+    minutes=7,
+    reply_by=date(2026, 12, 18),
 )
+BUREAU = Settings().bureau
+
+
+def text_of(which: Audience, reminder: bool = False) -> str:
+    message = parsed(render(which, reminder, FIELDS, sender="o@t.example", date="x", bureau=BUREAU))
+    return message.get_body(("plain",)).get_content()  # type: ignore[union-attr, no-any-return]
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -30,7 +40,9 @@ def parsed(data: bytes) -> EmailMessage:
 
 
 def test_an_invitation_has_text_and_html_with_the_personal_link_and_one_click_opt_out() -> None:
-    message = parsed(render("client", False, FIELDS, sender="Onderzoek <o@t.example>", date="x"))
+    message = parsed(
+        render("client", False, FIELDS, sender="Onderzoek <o@t.example>", date="x", bureau=BUREAU)
+    )
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     page = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert FIELDS.link in text and FIELDS.link in page
@@ -42,14 +54,14 @@ def test_an_invitation_has_text_and_html_with_the_personal_link_and_one_click_op
 
 
 def test_the_low_threshold_email_uses_short_simple_sentences() -> None:
-    message = parsed(render("simple", False, FIELDS, sender="o@t.example", date="x"))
+    message = parsed(render("simple", False, FIELDS, sender="o@t.example", date="x", bureau=BUREAU))
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     sentences = [s for line in text.splitlines() for s in line.split(". ") if s and "http" not in s]
     assert max(len(s.split()) for s in sentences) <= 10
 
 
 def test_a_reminder_says_it_is_one() -> None:
-    message = parsed(render("client", True, FIELDS, sender="o@t.example", date="x"))
+    message = parsed(render("client", True, FIELDS, sender="o@t.example", date="x", bureau=BUREAU))
     assert str(message["Subject"]).startswith("Herinnering")
 
 
@@ -58,6 +70,47 @@ def test_the_variant_and_respondent_type_choose_the_wording() -> None:
     assert audience("client", "client/inburgering") == "simple"
     assert audience("client", "client/regular") == "client"
     assert audience("opdrachtgever", "opdrachtgever") == "buyer"
+    assert audience("werkgever", "form") == "employer"
+
+
+AUDIENCES: tuple[Audience, ...] = ("client", "simple", "buyer", "employer", "werknemer", "employee")
+
+
+@pytest.mark.parametrize("which", AUDIENCES)
+@pytest.mark.parametrize("reminder", [False, True])
+def test_every_email_names_the_bureau_its_phone_email_and_privacy_statement(
+    which: Audience, reminder: bool
+) -> None:
+    text = text_of(which, reminder)
+    assert BUREAU.name in text and BUREAU.phone in text and BUREAU.privacy_url in text
+    if which != "simple":
+        assert BUREAU.email in text and BUREAU.postal_address in text
+
+
+@pytest.mark.parametrize("which", AUDIENCES)
+def test_every_email_says_how_long_it_takes_and_by_when(which: Audience) -> None:
+    text = text_of(which)
+    assert "7 minuten" in text and "18 december 2026" in text
+    assert "5 minuten" not in text
+
+
+def test_the_werkgever_is_asked_about_the_jobcoach_not_about_a_purchase() -> None:
+    text = text_of("employer")
+    assert "jobcoach" in text and "ingekocht" not in text
+    assert "ingekocht" in text_of("buyer")
+
+
+def test_every_audience_has_its_own_words() -> None:
+    bodies = [text_of(which).replace("\r\n", "\n").split("\n\n")[1] for which in AUDIENCES]
+    assert len(set(bodies)) == len(AUDIENCES)
+
+
+def test_the_first_email_says_one_can_stop_and_continue_later() -> None:
+    assert "later verder" in text_of("client") and "later verder" in text_of("simple")
+
+
+def test_a_date_is_written_the_dutch_way() -> None:
+    assert dutch_date(date(2027, 3, 1)) == "1 maart 2027"
 
 
 DSN = b"""From: MAILER-DAEMON@mx.example
@@ -103,6 +156,9 @@ def test_a_message_that_is_no_dsn_is_refused_with_a_reason() -> None:
         parse_dsn(b"Subject: hello\n\nnot a report\n")
 
 
+SECRET = b"letter-test-secret"
+
+
 def _letter() -> Letter:
     invitation = uuid.uuid4()
     return Letter(
@@ -117,15 +173,33 @@ def _letter() -> Letter:
         "Werkt Zwolle",
         "http://x/q/abc",
         short_code(invitation),
+        letter_code(SECRET, invitation),
+        "tevreden.example/code",
+        7,
+        date(2026, 12, 4),
+        date(2026, 12, 18),
+        BUREAU,
     )
 
 
-def test_a_letter_has_the_address_the_link_the_short_code_and_a_qr_code() -> None:
+def test_a_letter_has_the_address_the_short_address_the_personal_code_and_a_qr_code() -> None:
     letter = _letter()
     page = letter_html([letter])
     assert "Kerkstraat 1" in page and "1234 AB Zwolle" in page
-    assert "http://x/q/abc" in page and f"{letter.short_code[:5]}-{letter.short_code[5:]}" in page
+    assert "tevreden.example/code" in page and format_short_code(letter.letter_code) in page
+    assert "http://x/q/abc" not in page  # no long link to type over: it is in the QR code
     assert 'src="data:image/svg+xml' in page
+
+
+def test_a_letter_carries_the_letterhead_return_address_date_reference_and_phone() -> None:
+    letter = _letter()
+    page = letter_html([letter])
+    assert page.count(BUREAU.name) >= 3  # letterhead, return address, signature
+    assert f"Retour: {BUREAU.name}, {BUREAU.postal_address}" in page
+    assert "4 december 2026" in page and "18 december 2026" in page
+    assert f"Ons kenmerk</th><td>{format_short_code(letter.short_code)}" in page
+    assert f"Bel {BUREAU.phone}" in page and "noem uw persoonlijke code" in page
+    assert BUREAU.privacy_url in page and "ongeveer 7 minuten" in page
 
 
 def test_the_manifest_lists_each_letter_on_its_page() -> None:

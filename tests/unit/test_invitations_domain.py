@@ -13,11 +13,11 @@ from services.invitations.domain import (
     build_email,
     check_delivery,
     classify_smtp_code,
-    invitation_token,
     looks_like_bsn,
     message_id,
     next_attempt_due_at,
 )
+from shared.tokens import invitation_token
 
 HEADER = "client_ref,name,email,service\n"
 

@@ -11,6 +11,7 @@ from services.reporting.domain import (
     NO_FIGURE,
     Snapshot,
     build_report,
+    format_against_norm,
     format_count,
     format_grade,
     format_moment,
@@ -115,3 +116,19 @@ def test_plain_ids_are_safe_path_parts(value: str) -> None:
 @pytest.mark.parametrize("value", ["", ".", "..", "...", "../etc", "a/b", "a\\b", "a b", "a" * 65, "ä"])
 def test_ids_that_could_escape_the_report_folder_are_refused(value: str) -> None:
     assert not is_safe_id(value)
+
+
+@pytest.mark.parametrize(
+    ("mean", "says"),
+    [
+        (6.96, "6,96"),  # "7,0" would hide the miss of "≥ 7"
+        (6.95, "6,95"),
+        (6.999, "6,999"),
+        (6.99999, "6,9999"),  # never rounded up to the norm
+        (6.94, "6,9"),  # one decimal already shows the miss
+        (7.0, "7,0"),
+        (7.04, "7,0"),  # met: one decimal as everywhere
+    ],
+)
+def test_a_mean_against_its_norm_shows_as_many_decimals_as_the_miss_needs(mean: float, says: str) -> None:
+    assert format_against_norm(mean, 7.0) == says

@@ -136,7 +136,7 @@ def test_the_staff_survey_report_names_only_significant_group_differences() -> N
     assert any("Likert" in t.caption or "gerangschikt" in t.caption for t in doc.tables())
 
 
-def _unit(code: str, n: int, disclosable: bool) -> UnitFigures:
+def _unit(code: str | None, n: int, disclosable: bool) -> UnitFigures:
     return UnitFigures(
         service_code=code,
         respondent_type="client",
@@ -148,12 +148,17 @@ def _unit(code: str, n: int, disclosable: bool) -> UnitFigures:
 
 def test_one_hidden_service_hides_the_next_smallest_so_it_cannot_be_derived_from_the_total() -> None:
     units = [_unit("1", 3, False), _unit("2", 9, True), _unit("3", 20, True)]
-    assert hidden_units(units, total_shown=True) == {"1", "2"}
+    assert hidden_units(_unit(None, 32, True), units, 5) == {"1", "2"}
 
 
-def test_two_hidden_services_need_no_further_suppression() -> None:
+def test_two_hidden_services_that_reach_the_minimum_together_need_no_further_suppression() -> None:
     units = [_unit("1", 3, False), _unit("2", 2, False), _unit("3", 20, True)]
-    assert hidden_units(units, total_shown=True) == {"1", "2"}
+    assert hidden_units(_unit(None, 25, True), units, 5) == {"1", "2"}
+
+
+def test_two_hidden_services_below_the_minimum_together_hide_the_next_smallest() -> None:
+    units = [_unit("1", 1, False), _unit("2", 2, False), _unit("3", 20, True), _unit("4", 9, True)]
+    assert hidden_units(_unit(None, 32, True), units, 5) == {"1", "2", "4"}
 
 
 def test_a_provider_below_the_minimum_shows_no_figures_at_all() -> None:
@@ -280,6 +285,13 @@ def test_the_provinces_are_on_the_pdf_summary_page() -> None:
 )
 def test_the_summary_says_the_norms_verdict_once(verdict: str, reason: str, says: str) -> None:
     norm = NormFigures(rule="per_unit", verdict=verdict, reason=reason)  # type: ignore[arg-type]
-    payload = payloads("bow")[0].model_copy(update={"norms": (norm,)})
+    payload = payloads("bow")[0]
+    totals = tuple(
+        t.model_copy(update={"grade": t.grade.model_copy(update={"mean": 6.1})})
+        if t.respondent_type == "client"
+        else t
+        for t in payload.totals
+    )
+    payload = payload.model_copy(update={"norms": (norm,), "totals": totals})
     doc = build_document(payload, load_scheme("bow"), Context("final", 1, "Pluswerk", "Studie 2026"))
     assert doc.summary is not None and doc.summary.norm_text == says

@@ -19,6 +19,7 @@ from services.responses.domain import (
     is_chosen,
     paging,
     paper_answers,
+    read_aloud_text,
     read_paper_csv,
     spoken_texts,
     take_page,
@@ -66,6 +67,21 @@ def test_a_section_is_split_where_a_question_is_routed_on_one_on_the_same_page()
     assert page_ids(REGULAR, 1) == ["reason"]
     assert page_ids(REGULAR, 2) == ["sanction_threat"]
     assert pages.pages[1].part == pages.pages[2].part == 2
+
+
+def test_the_progress_counts_pages_so_it_rises_on_a_split_section() -> None:
+    pages = paging(REGULAR)
+    answers = {"grade": 7, "reason": "verplicht", "sanction_threat": "ja"}
+    numbers = [pages.progress(i, answers)[0] for i in (0, 1, 2, 3)]
+    assert numbers == [1, 2, 3, 4]  # pages 1 and 2 are one section: "Deel 2" only once
+    assert len({pages.progress(i, answers)[1] for i in (0, 1, 2, 3)}) == 1
+
+
+def test_pages_routed_away_are_not_counted() -> None:
+    pages = paging(REGULAR)
+    before = pages.progress(1, {"grade": 7})
+    after = pages.progress(4, {"grade": 7, "reason": "eigen_initiatief"})
+    assert after == (3, before[1] - 2)  # the two sanction pages left out of the count
 
 
 def test_a_questionnaire_without_sections_is_one_page() -> None:
@@ -281,13 +297,31 @@ def test_idle_clients_are_forgotten_when_there_are_many() -> None:
 # --- spoken questions ------------------------------------------------------------------
 
 
-def test_every_question_and_every_option_of_the_low_threshold_questionnaire_is_spoken() -> None:
-    texts = set(spoken_texts(SIMPLE))
-    complaint = SIMPLE.question("complaint")
-    assert complaint.audio_text in texts
+def test_each_question_of_the_low_threshold_questionnaire_is_read_in_one_text_with_its_options() -> None:
+    texts = spoken_texts(SIMPLE)
     for question in SIMPLE.questions:
-        assert (question.audio_text or question.text) in texts
-        assert {o.label for o in question.choices()} <= texts
+        text = read_aloud_text(question)
+        assert text in texts
+        assert text.startswith(question.audio_text or question.text)
+
+
+def test_the_options_are_read_after_the_question_each_as_a_sentence() -> None:
+    question = SIMPLE.question("complaint")
+    assert read_aloud_text(question) == (
+        "Was u ergens boos of niet tevreden over? Dan heeft u een klacht. Ja. Nee."
+    )
+
+
+def test_a_grade_question_reads_its_scale_not_ten_numbers() -> None:
+    text = read_aloud_text(SIMPLE.question("grade"))
+    assert "1 is heel slecht" in text and " 2." not in text
+
+
+def test_there_is_one_spoken_text_per_question_and_no_option_on_its_own() -> None:
+    texts = spoken_texts(SIMPLE)
+    assert "Ja" not in texts and "Ja." not in texts
+    introductions = 1 + sum(1 for s in SIMPLE.sections if s.intro)
+    assert len(texts) <= len(SIMPLE.questions) + introductions
 
 
 def wav(samples: int, rate: int = 22050) -> bytes:
