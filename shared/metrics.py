@@ -3,7 +3,7 @@
 Every metric here is registered when ``shared`` is imported, so every service exposes it
 (with no samples yet where it has labels and nothing happened). Metrics of one service only
 (responses per mode, scoring latency) live in that service. The list with what each means is
-in the README, section "Operations".
+in docs/operations.md, section "Monitoring".
 """
 
 from __future__ import annotations

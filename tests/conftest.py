@@ -7,6 +7,7 @@ SMTP server, the test module's own broker (``module_broker``), and a free HTTP p
 
 from __future__ import annotations
 
+import os
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +21,9 @@ from tevreden.infra import LocalInfra, LocalPostgres, TansuBroker, free_port
 MakeSettings = Callable[..., Settings]
 # The portal signs its "on behalf of" assertions with this; every test service verifies them.
 PORTAL_ASSERTION_SECRET = "test-portal-assertion-secret"
+
+# Commands under test must not find a developer's running demo (tevreden/stack.py).
+os.environ["TEVREDEN_STACK_FILE"] = os.path.join(tempfile.mkdtemp(prefix="tevreden-tests-"), "stack.json")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,11 @@ from shared.db import migrate_url, migrations_dir
 from shared.logging import configure_logging
 from shared.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="Tevreden: satisfaction surveys, end to end.")
+# Markdown: help paragraphs are reflowed to the terminal's width, never broken where the
+# docstring's lines end.
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="Tevreden: satisfaction surveys, end to end."
+)
 
 
 class Service(StrEnum):
@@ -30,7 +34,16 @@ PIPELINE = [s for s in Service if s is not Service.portal]
 
 
 @app.command()
-def run(service: Annotated[Service, typer.Argument(help="The service to run")]) -> None:
+def run(
+    service: Annotated[
+        Service,
+        typer.Argument(
+            metavar="SERVICE",
+            show_choices=False,
+            help="The service to run: invitations, responses, scoring or reporting",
+        ),
+    ],
+) -> None:
     """Run one service (its consumers, scheduler and HTTP app) until SIGTERM."""
     from shared.runtime import WeakSecretsError, run_until_signalled
 
@@ -79,16 +92,15 @@ def asyncapi_yaml() -> str:
 
 def _target(url: str | None, api_key: str | None) -> Any:
     from tevreden.admin import Target
+    from tevreden.stack import locate_services
 
-    settings = get_settings()
-    return Target(
-        base_url=url or f"http://127.0.0.1:{settings.port_for('invitations')}",
-        api_key=api_key or settings.admin_api_key.get_secret_value(),
-    )
+    found = locate_services(named={"invitations": url} if url else None, api_key=api_key)
+    return Target(base_url=found.urls["invitations"], api_key=found.admin_api_key)
 
 
 UrlOption = Annotated[
-    str | None, typer.Option(help="The invitations service (default: http://127.0.0.1:<its port>)")
+    str | None,
+    typer.Option(help="The invitations service (default: the local stack, else TEVREDEN_SERVICE_URLS)"),
 ]
 KeyOption = Annotated[str | None, typer.Option(help="Admin API key (default: TEVREDEN_ADMIN_API_KEY)")]
 
@@ -120,7 +132,8 @@ def enrol(
     service: Annotated[list[str] | None, typer.Option(help="A dienst/perceel code (repeat)")] = None,
     phone_interviews: Annotated[int, typer.Option(min=0, help="Phone option: interviews bought")] = 0,
     group: Annotated[
-        list[str] | None, typer.Option(help="client group=variant, e.g. inburgering=client/inburgering")
+        list[str] | None,
+        typer.Option(help="A client group and its questionnaire variant, as group=variant (repeat)"),
     ] = None,
     sample_size: Annotated[list[str] | None, typer.Option(help="service=requested net sample size")] = None,
     recognition_date: Annotated[
@@ -158,15 +171,25 @@ def demo(
     contacts: Annotated[int, typer.Option(min=10, help="Number of contacts in all")] = 2400,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated panel")] = 2026,
     keep: Annotated[
-        bool, typer.Option(help="Keep everything running afterwards (with the portal) until Ctrl-C")
+        bool, typer.Option(help="Keep everything running afterwards, with the portal, until Ctrl-C")
     ] = False,
 ) -> None:
-    """Run a realistic panel through the whole pipeline on local infrastructure."""
-    from tevreden.demo import DemoConfig, run_demo_cli
+    """Run a realistic panel through the whole pipeline on local infrastructure.
 
-    raise typer.Exit(
-        run_demo_cli(DemoConfig(output=output, providers=providers, contacts=contacts, seed=seed, keep=keep))
+    While it runs, tevreden status and tevreden extra-wave find its services by themselves.
+    """
+    from tevreden.demo import DemoConfig, run_demo_cli
+    from tevreden.stack import stack_file
+
+    config = DemoConfig(
+        output=output,
+        providers=providers,
+        contacts=contacts,
+        seed=seed,
+        stack_file=stack_file(),
+        keep=keep,
     )
+    raise typer.Exit(run_demo_cli(config))
 
 
 app.add_typer(importlib.import_module("tevreden.responses_cli").app, name="responses")
@@ -181,7 +204,9 @@ class PortalRole(StrEnum):
 @app.command("portal-invite")
 def portal_invite(
     email: Annotated[str, typer.Option(help="The person's email address")],
-    role: Annotated[PortalRole, typer.Option(help="bureau, provider or interviewer")] = PortalRole.bureau,
+    role: Annotated[
+        PortalRole, typer.Option(help="bureau, provider or interviewer", metavar="ROLE")
+    ] = PortalRole.bureau,
     provider: Annotated[str, typer.Option(help="The provider id (role provider only)")] = "",
 ) -> None:
     """Create a portal user (the first bureau user, say) and print their sign-in link.
@@ -209,7 +234,8 @@ def up(
 def recompute(
     study: Annotated[str, typer.Option(help="The study id")],
     from_jsonl: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Responses as JSON Lines (see README)")
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Responses as JSON Lines (format in docs/figures.md)"),
     ] = None,
 ) -> None:
     """Compute every figure of a study from scratch and compare it with the incremental state.
@@ -223,16 +249,43 @@ def recompute(
     raise typer.Exit(run_recompute(get_settings().database_url, study, from_jsonl, Console()))
 
 
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Host where all four services listen on their default ports. Default: the running "
+        "local stack (tevreden demo), else TEVREDEN_SERVICE_URLS, else 127.0.0.1."
+    ),
+]
+UrlsOption = Annotated[
+    list[str] | None,
+    typer.Option("--url", help="service=base URL for a service that listens elsewhere (repeat)."),
+]
+
+
+def _services(host: str | None, url: list[str] | None, api_key: str | None) -> tuple[dict[str, str], str]:
+    """Where the four services listen, and the admin key: the options given, else the
+    running local stack's state file, else the settings."""
+    from tevreden.admin import parse_pairs
+    from tevreden.stack import locate_services
+
+    try:
+        named = parse_pairs(url or [], "--url")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    found = locate_services(host, named, api_key)
+    if found.local is not None:
+        typer.echo(f"Using the local stack of process {found.local.pid}.", err=True)
+    return found.urls, found.admin_api_key
+
+
 @app.command()
 def status(
     study: Annotated[str, typer.Option(help="The study id")],
     horizon_days: Annotated[
         float, typer.Option(min=1, max=365, help="Days of fieldwork per invitation (invitation, reminders)")
     ] = 42.0,
-    host: Annotated[str, typer.Option(help="Where the services listen (their default ports)")] = "127.0.0.1",
-    url: Annotated[
-        list[str] | None, typer.Option(help="service=base URL, where one is elsewhere (repeat)")
-    ] = None,
+    host: HostOption = None,
+    url: UrlsOption = None,
     api_key: KeyOption = None,
 ) -> None:
     """Fieldwork status: per provider the response so far, its forecast, the requirement and a
@@ -243,16 +296,9 @@ def status(
     """
     from rich.console import Console
 
-    from tevreden.admin import parse_pairs
     from tevreden.status import run_status
 
-    settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
-    try:
-        urls |= parse_pairs(url or [], "--url")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    key = api_key or settings.admin_api_key.get_secret_value()
+    urls, key = _services(host, url, api_key)
     raise typer.Exit(run_status(study, urls["scoring"], urls, horizon_days, Console(), api_key=key))
 
 
@@ -273,10 +319,8 @@ def extra_wave(
     key: Annotated[
         str | None, typer.Option(help="Wave key (default: one per study, mode, providers and day)")
     ] = None,
-    host: Annotated[str, typer.Option(help="Where the services listen (their default ports)")] = "127.0.0.1",
-    url: Annotated[
-        list[str] | None, typer.Option(help="service=base URL, where one is elsewhere (repeat)")
-    ] = None,
+    host: HostOption = None,
+    url: UrlsOption = None,
     api_key: KeyOption = None,
 ) -> None:
     """An extra reminder or phone round for the non-respondents of flagged (or named) providers.
@@ -286,15 +330,9 @@ def extra_wave(
     """
     from rich.console import Console
 
-    from tevreden.admin import parse_pairs
     from tevreden.status import run_extra_wave
 
-    settings = get_settings()
-    urls = {s.value: f"http://{host}:{settings.port_for(s.value)}" for s in PIPELINE}
-    try:
-        urls |= parse_pairs(url or [], "--url")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    urls, admin_key = _services(host, url, api_key)
     raise typer.Exit(
         run_extra_wave(
             study=study,
@@ -303,7 +341,7 @@ def extra_wave(
             wave_key=key,
             invitations_url=urls["invitations"],
             scoring_url=urls["scoring"],
-            api_key=api_key or settings.admin_api_key.get_secret_value(),
+            api_key=admin_key,
             console=Console(),
         )
     )

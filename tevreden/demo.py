@@ -53,6 +53,8 @@ class DemoConfig:
     reminder_after_seconds: float = 6.0
     timeout_seconds: float = 1800.0  # a limit, not the run time (pages take long on a loaded machine)
     keep: bool = False  # leave everything running afterwards, with the portal, until Ctrl-C
+    # Where to say where the services listen while they run (tevreden status reads it).
+    stack_file: Path | None = None
 
 
 @dataclass
@@ -62,6 +64,21 @@ class ProviderFigures:
     completed: int
     response_rate: float | None
     mean_grade: float | None
+
+
+def all_providers(figures: list[ProviderFigures]) -> ProviderFigures:
+    """The study as a whole: every provider's clients together (the mean of all their grades,
+    not of the providers' means)."""
+    net = sum(f.net_sample for f in figures)
+    completed = sum(f.completed for f in figures)
+    graded = [f for f in figures if f.mean_grade is not None and f.completed]
+    weight = sum(f.completed for f in graded)
+    mean = (
+        sum(f.mean_grade * f.completed for f in graded if f.mean_grade is not None) / weight
+        if weight
+        else None
+    )
+    return ProviderFigures("All", net, completed, completed / net if net else None, mean)
 
 
 @dataclass
@@ -74,6 +91,7 @@ class DemoResult:
     report_dir: Path
     problems_reported: int = 0
     seconds: float = 0.0
+    opdrachtgevers_answered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +104,7 @@ class _Simulation:
     handled_messages: set[str] = field(default_factory=set)
     reminders_to_answered: int = 0
     answered: int = 0
+    readers: set[str] = field(default_factory=set)  # who has read at least one email
     # How long after a submission a reminder may still be on its way: the invitations service
     # learns of the answer through the broker, so one reminder interval of lag is fair.
     grace: timedelta = timedelta(seconds=6)
@@ -94,19 +113,13 @@ class _Simulation:
 def run_demo_cli(config: DemoConfig) -> int:
     console = Console()
     console.print(f"[bold]Tevreden demo[/]: {config.providers} providers, ~{config.contacts} contacts")
-    result = run_demo(config, console=console, after=_print_summary if config.keep else None)
-    if not config.keep:
-        _print_summary(console, result)
+    result = run_demo(config, console=console)
     return 0 if result.ok else 1
 
 
-def run_demo(
-    config: DemoConfig,
-    console: Console | None = None,
-    after: Callable[[Console, DemoResult], None] | None = None,
-) -> DemoResult:
-    """The demo; with ``config.keep`` everything keeps running afterwards (``after`` prints the
-    summary first) until Ctrl-C."""
+def run_demo(config: DemoConfig, console: Console | None = None) -> DemoResult:
+    """The demo; with ``config.keep`` everything keeps running afterwards, with the portal, until
+    Ctrl-C (or SIGTERM)."""
     console = console or Console(quiet=True)
     config.output.mkdir(parents=True, exist_ok=True)
     panel = generate_panel(config.providers, config.contacts, config.seed, with_opdrachtgevers=True)
@@ -115,6 +128,7 @@ def run_demo(
         stack_cm = local_stack(
             report_dir=config.output / "reports",
             workdir=config.output / "logs",
+            announce_to=config.stack_file,
             settings={
                 "TEVREDEN_REMINDER_AFTER_SECONDS": str(config.reminder_after_seconds),
                 # The scheme's wave plan in demo time: the 7-day email reminder takes as long as
@@ -130,15 +144,14 @@ def run_demo(
     try:
         result = asyncio.run(_drive(stack, panel, config, console))
         result.seconds = time.monotonic() - started
+        _write_summary_csv(config.output / "summary.csv", result.figures)
+        _print_summary(console, result)
         if config.keep:
             from tevreden.portal_admin import keep_running
 
-            if after is not None:
-                after(console, result)
             keep_running(stack, "bureau@tevreden.example", console)
     finally:
         stack_cm.__exit__(None, None, None)
-    _write_summary_csv(config.output / "summary.csv", result.figures)
     return result
 
 
@@ -169,10 +182,8 @@ async def _drive(
             calls = progress.add_task(
                 "Letters and calls (mail house, callcentre)", total=callcentre.expected_calls
             )
-            emails = progress.add_task(
-                "Emails read (invitations + reminders)", total=len(sim.people_by_email) + reminders_expected
-            )
-            answers = progress.add_task("Questionnaires answered on the web", total=planned)
+            readers = progress.add_task("People who read their email", total=len(sim.people_by_email))
+            answers = progress.add_task("Answered on the web (all respondents)", total=planned)
             settle = progress.add_task("Scores settled (providers)", total=len(panel))
             deadline = time.monotonic() + config.timeout_seconds
             expected = _expected_figures(panel)
@@ -181,7 +192,7 @@ async def _drive(
                 await _answer_new_mail(http, stack, sim)
                 await callcentre.step(http)
                 progress.update(calls, completed=callcentre.calls_made)
-                progress.update(emails, completed=len(sim.handled_messages))
+                progress.update(readers, completed=len(sim.readers))
                 progress.update(answers, completed=sim.answered)
                 figures = await _fetch_figures(http, stack)
                 settled = _settled(figures, expected)
@@ -214,6 +225,9 @@ async def _drive(
         emails=len(sim.handled_messages),
         report_dir=stack.report_dir,
         problems_reported=problems,
+        opdrachtgevers_answered=sum(
+            1 for p in sim.people_by_email.values() if p.answered and p.respondent_type == "opdrachtgever"
+        ),
     )
 
 
@@ -310,6 +324,7 @@ async def _read_one(http: httpx.AsyncClient, sim: _Simulation, mail: Any) -> Non
         person.answered_at = datetime.now(UTC)
         sim.answered += 1
     sim.handled_messages.add(message["Message-ID"])
+    sim.readers.add(person.email)
 
 
 async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
@@ -455,10 +470,13 @@ def _write_summary_csv(path: Path, figures: list[ProviderFigures]) -> None:
 
 
 def _print_summary(console: Console, result: DemoResult) -> None:
-    table = Table(title=f"Study {STUDY_ID}: figures per provider (reports in {result.report_dir})")
+    table = Table(title=f"Study {STUDY_ID}: clients' figures per provider (reports in {result.report_dir})")
     for column in ("Provider", "Net sample", "Completed", "Response %", "Mean grade"):
         table.add_column(column, justify="right" if column != "Provider" else "left")
-    for f in sorted(result.figures, key=lambda f: f.provider_id):
+    ordered = sorted(result.figures, key=lambda f: f.provider_id)
+    for index, f in enumerate([*ordered, all_providers(result.figures)]):
+        if index == len(ordered):
+            table.add_section()
         table.add_row(
             f.provider_id,
             str(f.net_sample),
@@ -466,13 +484,15 @@ def _print_summary(console: Console, result: DemoResult) -> None:
             f"{f.response_rate * 100:.1f}" if f.response_rate is not None else "–",
             f"{f.mean_grade:.2f}" if f.mean_grade is not None else "–",
         )
-    totals_net = sum(f.net_sample for f in result.figures)
-    totals_done = sum(f.completed for f in result.figures)
-    table.add_section()
-    table.add_row(
-        "All", str(totals_net), str(totals_done), f"{100 * totals_done / max(totals_net, 1):.1f}", ""
-    )
     console.print(table)
+    console.print(
+        "Net sample: clients invited, less those no mode could reach. Completed: clients who "
+        "answered, the reports' headline figures. Response %: completed of the net sample. All: "
+        "every provider's clients together (the mean of all their grades). "
+        f"{result.opdrachtgevers_answered} opdrachtgevers answered too (chapter 4 of the reports): "
+        "'Answered on the web' above counts them, this table does not.",
+        style="dim",
+    )
     console.print(
         f"{result.emails} emails read, {result.problems_reported} bad rows reported back to providers, "
         f"{result.seconds:.0f} s in all."

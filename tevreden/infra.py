@@ -490,7 +490,7 @@ class TansuProxy:
     """A Tansu proxy on ``127.0.0.1:port`` in front of ``origin``: clients talk to it as to a
     broker. Killing and restarting it drops every client connection mid-request while the
     topics survive in the origin, whatever its storage. (A durable broker can itself be
-    killed and relaunched; see the README's fault-injection section for what that shows.)"""
+    killed and relaunched; see docs/testing.md, "Fault-injection suite", for what that shows.)"""
 
     def __init__(self, origin: TansuBroker, port: int | None = None) -> None:
         self.origin = origin

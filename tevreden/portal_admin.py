@@ -16,7 +16,7 @@ from services.portal.domain import new_user
 from shared.db import create_pool, migrate, migrations_dir
 from shared.settings import Settings
 from tevreden.infra import InfraError
-from tevreden.stack import LocalStack, local_stack
+from tevreden.stack import LocalStack, local_stack, stack_file
 
 
 async def _invite(settings: Settings, email: str, role: str, provider_id: str, *, reuse: bool) -> str:
@@ -71,6 +71,11 @@ def keep_running(stack: LocalStack, email: str, console: Console) -> int:
         "Uitnodigingen en andere e-mail staan in het portaal onder Postvak. "
         f"Logs: {stack.workdir}. Stoppen: Ctrl-C."
     )
+    return wait_until_stopped(stack, console)
+
+
+def wait_until_stopped(stack: LocalStack, console: Console) -> int:
+    """Wait for Ctrl-C or SIGTERM (0), or for a service to die (1)."""
     stopping = threading.Event()
     # Ctrl-C or a TERM stops everything cleanly (also when started in the background, where
     # SIGINT would otherwise be ignored).
@@ -90,7 +95,9 @@ def run_up(workdir: Path, email: str) -> int:
     try:
         with console.status("PostgreSQL, de broker, de mailserver, vier diensten en het portaal starten…"):
             # Generous: on a busy machine a consumer group can take minutes to settle.
-            stack_cm = local_stack(workdir=workdir, healthy_within=300.0, usual_ports=True)
+            stack_cm = local_stack(
+                workdir=workdir, healthy_within=300.0, usual_ports=True, announce_to=stack_file()
+            )
             stack = stack_cm.__enter__()
     except InfraError as exc:
         console.print(f"[red]Starting failed:[/] {exc}")

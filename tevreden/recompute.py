@@ -1,7 +1,7 @@
 """``tevreden recompute``: every figure of a study from scratch, compared with the incremental state.
 
 Reads the scoring schema directly (no service needs to run). The responses come from the
-stored ones or from a JSON Lines file (format in the README); the net sample always from the
+stored ones or from a JSON Lines file (format in docs/figures.md); the net sample always from the
 stored invitations. Prints OK or every difference; the exit code is 0 when nothing differs,
 1 when something does, 2 when there is nothing to compare (no such study, no scoring schema)
 or the file cannot be read.

@@ -2,7 +2,8 @@
 
 - ``publish-audio``: speak the low-threshold questionnaires (espeak-ng) into the audio folder;
 - ``import-paper FILE``: send keyed-in paper forms (CSV) to the service, print the row report;
-- ``withdraw INVITATION_ID``: an AVG withdrawal: delete the answers, publish ``responses.withdrawn``.
+- ``withdraw INVITATION_ID|EMAIL``: an AVG withdrawal: delete the answers, publish
+  ``responses.withdrawn``; by the person's email address, their invitation is looked up first.
 """
 
 from __future__ import annotations
@@ -16,21 +17,27 @@ import typer
 
 from shared.settings import get_settings
 from tevreden.admin import error_detail
+from tevreden.stack import ServiceAddresses
 
-app = typer.Typer(no_args_is_help=True, help="Responses: spoken questionnaires, paper forms, withdrawals.")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Responses: spoken questionnaires, paper forms, withdrawals.",
+)
 
 UrlOption = Annotated[
-    str | None, typer.Option(help="The responses service (default: http://127.0.0.1:<its port>)")
+    str | None,
+    typer.Option(help="The responses service (default: the local stack, else TEVREDEN_SERVICE_URLS)"),
 ]
 KeyOption = Annotated[str | None, typer.Option(help="Admin API key (default: TEVREDEN_ADMIN_API_KEY)")]
 
 
-def _base(url: str | None) -> str:
-    return url or f"http://127.0.0.1:{get_settings().port_for('responses')}"
+def _services(url: str | None, api_key: str | None, invitations_url: str | None = None) -> ServiceAddresses:
+    """The options given, else the running local stack, else the settings."""
+    from tevreden.stack import locate_services
 
-
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"X-API-Key": api_key or get_settings().admin_api_key.get_secret_value()}
+    named = {k: v for k, v in (("responses", url), ("invitations", invitations_url)) if v}
+    return locate_services(named=named, api_key=api_key)
 
 
 @app.command("publish-audio")
@@ -73,10 +80,11 @@ def import_paper(
 ) -> None:
     """Import keyed-in paper forms; print the row report. Exit 0 when every row was stored or had
     been answered already, 1 when rows were rejected, 2 when the file was refused."""
+    found = _services(url, api_key)
     response = httpx.post(
-        f"{_base(url)}/api/paper-imports",
+        f"{found.urls['responses']}/api/paper-imports",
         content=file.read_bytes(),
-        headers=_headers(api_key) | {"Content-Type": "text/csv"},
+        headers={"X-API-Key": found.admin_api_key, "Content-Type": "text/csv"},
         timeout=120,
     )
     if response.status_code != 200:
@@ -92,15 +100,69 @@ def import_paper(
     raise typer.Exit(1 if report["rows_rejected"] else 0)
 
 
+class NoSingleInvitationError(LookupError):
+    """An email address that matches no invitation, or more than one."""
+
+
+def one_invitation(address: str, found: list[dict[str, Any]]) -> str:
+    """The id of the one invitation sent to ``address``; otherwise an error that says what to do."""
+    if not found:
+        raise NoSingleInvitationError(f"No invitation was sent to {address}.")
+    if len(found) > 1:
+        lines = "\n".join(
+            f"  {i['invitation_id']}  study {i['study_id']}, provider {i['provider_id']}, {i['status']}"
+            for i in found
+        )
+        raise NoSingleInvitationError(
+            f"{len(found)} invitations were sent to {address}; withdraw each by its id:\n{lines}"
+        )
+    return str(found[0]["invitation_id"])
+
+
 @app.command()
 def withdraw(
-    invitation_id: Annotated[str, typer.Argument(help="The invitation whose answers are withdrawn")],
+    person: Annotated[
+        str,
+        typer.Argument(
+            metavar="INVITATION_ID_OR_EMAIL",
+            help="The invitation whose answers are withdrawn, or the email address the person gives.",
+        ),
+    ],
     url: UrlOption = None,
+    invitations_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The invitations service, which looks an email address up "
+            "(default: the local stack, else TEVREDEN_SERVICE_URLS)."
+        ),
+    ] = None,
     api_key: KeyOption = None,
 ) -> None:
-    """AVG request: delete a respondent's answers and close their link."""
+    """AVG request: delete a respondent's answers and close their link.
+
+    By email address, the person's invitation is looked up first (case and spaces do not
+    matter); when several invitations went to that address, each is listed and none is withdrawn.
+    """
+    found = _services(url, api_key, invitations_url)
+    headers = {"X-API-Key": found.admin_api_key}
+    invitation_id = person
+    if "@" in person:
+        lookup = httpx.post(
+            f"{found.urls['invitations']}/api/invitations/lookup",
+            json={"email": person},
+            headers=headers,
+            timeout=30,
+        )
+        if lookup.status_code != 200:
+            typer.echo(f"lookup refused ({lookup.status_code}): {error_detail(lookup)}", err=True)
+            raise typer.Exit(2)
+        try:
+            invitation_id = one_invitation(person.strip(), lookup.json())
+        except NoSingleInvitationError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
     response = httpx.delete(
-        f"{_base(url)}/api/responses/{invitation_id}", headers=_headers(api_key), timeout=30
+        f"{found.urls['responses']}/api/responses/{invitation_id}", headers=headers, timeout=30
     )
     if response.status_code != 200:
         typer.echo(f"refused ({response.status_code}): {error_detail(response)}", err=True)

@@ -6,22 +6,106 @@ end-to-end tests.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from shared.settings import DEFAULT_HTTP_PORTS
-from tevreden.infra import ChildProcess, InfraError, LocalInfra, free_port
+from shared.settings import DEFAULT_HTTP_PORTS, Settings, get_settings
+from tevreden.infra import ChildProcess, InfraError, LocalInfra, free_port, pid_alive
 
 SERVICES = ("invitations", "responses", "scoring", "reporting", "portal")
+
+
+def stack_file() -> Path:
+    """Where a running local stack says where its services listen: ``TEVREDEN_STACK_FILE``,
+    else ``$XDG_STATE_HOME/tevreden/local-stack.json`` (``~/.local/state/…``)."""
+    if explicit := os.environ.get("TEVREDEN_STACK_FILE"):
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "tevreden" / "local-stack.json"
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What ``tevreden status`` and ``extra-wave`` need of a running local stack."""
+
+    urls: dict[str, str]
+    admin_api_key: str
+    pid: int
+
+    def to_json(self) -> str:
+        return json.dumps({"urls": self.urls, "admin_api_key": self.admin_api_key, "pid": self.pid})
+
+    @classmethod
+    def from_json(cls, text: str) -> RunningStack | None:
+        """The stack the text describes; None when it is not a whole description."""
+        try:
+            data = json.loads(text)
+            urls = {s: str(data["urls"][s]) for s in SERVICES}
+            return cls(urls, str(data["admin_api_key"]), int(data["pid"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def running_stack(path: Path | None = None) -> RunningStack | None:
+    """The local stack that is running now, as its state file says; None when there is none
+    (no file, an unreadable one, or one left behind by a stack that has stopped)."""
+    try:
+        text = (path or stack_file()).read_text()
+    except OSError:
+        return None
+    stack = RunningStack.from_json(text)
+    return stack if stack is not None and pid_alive(stack.pid) else None
+
+
+def service_urls(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:
+    return {service: f"http://{host}:{port}" for service, port in ports.items()}
+
+
+@dataclass(frozen=True)
+class ServiceAddresses:
+    """Where the four services listen and the admin key to use, and the local stack they came
+    from (None: from the options or the settings)."""
+
+    urls: dict[str, str]
+    admin_api_key: str
+    local: RunningStack | None = None
+
+
+def find_services(
+    settings: Settings,
+    host: str | None = None,
+    named: Mapping[str, str] | None = None,
+    api_key: str | None = None,
+    local: RunningStack | None = None,
+) -> ServiceAddresses:
+    """The options given win (``host``: all four on their default ports there; ``named``: one
+    service elsewhere; ``api_key``); then a running local stack (``local``, when no host is
+    given); then the settings (``service_urls``, the admin key)."""
+    named = dict(named or {})
+    if host is None and local is not None:
+        return ServiceAddresses(local.urls | named, api_key or local.admin_api_key, local)
+    if host is None:
+        urls = {s: settings.service_url(s) for s in SERVICES}
+    else:
+        urls = service_urls(DEFAULT_HTTP_PORTS, host)
+    return ServiceAddresses(urls | named, api_key or settings.admin_api_key.get_secret_value())
+
+
+def locate_services(
+    host: str | None = None, named: Mapping[str, str] | None = None, api_key: str | None = None
+) -> ServiceAddresses:
+    """:func:`find_services` with this process's settings and the local stack running now."""
+    return find_services(get_settings(), host, named, api_key, running_stack() if host is None else None)
 
 
 @dataclass
@@ -52,7 +136,7 @@ class LocalStack:
         if process is not None:
             process.stop()
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 180.0) -> None:  # four services starting on a busy machine
         deadline = time.monotonic() + timeout
         for service in self.processes:
             while True:
@@ -72,6 +156,16 @@ class LocalStack:
             self.stop_service(service)
         self.infra.stop()
 
+    def announce(self, path: Path) -> None:
+        """Write where the services listen, and the admin key, for the commands of this user."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileNotFoundError):
+            path.unlink()
+        running = RunningStack(service_urls(self.ports), self.admin_api_key, os.getpid())
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # the key is in it
+        with os.fdopen(descriptor, "w") as f:
+            f.write(running.to_json())
+
 
 @contextmanager
 def local_stack(
@@ -81,8 +175,11 @@ def local_stack(
     workdir: Path | None = None,
     healthy_within: float = 60.0,
     usual_ports: bool = False,
+    announce_to: Path | None = None,
 ) -> Iterator[LocalStack]:
-    """Start the infrastructure, the four services and the portal; stop everything on exit."""
+    """Start the infrastructure, the four services and the portal; stop everything on exit. With
+    ``announce_to``, write where the services listen there while they run (see
+    :func:`running_stack`)."""
     workdir = (workdir or Path(tempfile.mkdtemp(prefix="tevreden-stack-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     report_dir = report_dir or workdir / "reports"
@@ -98,8 +195,13 @@ def local_stack(
         for service in SERVICES:
             stack.start_service(service)
         stack.wait_healthy(healthy_within)
+        if announce_to is not None:
+            stack.announce(announce_to)
         yield stack
     finally:
+        if announce_to is not None:
+            with suppress(FileNotFoundError):
+                announce_to.unlink()
         stack.stop()
 
 
@@ -129,8 +231,6 @@ def _portal_env(ports: dict[str, int], mailbox_dir: Path) -> dict[str, str]:
 def _service_env(
     infra: LocalInfra, ports: dict[str, int], report_dir: Path, admin_key: str
 ) -> dict[str, str]:
-    import os
-
     return (
         dict(os.environ)
         | infra.env()
@@ -144,5 +244,7 @@ def _service_env(
             "TEVREDEN_REPORT_DIR": str(report_dir.resolve()),
             "TEVREDEN_LOG_FORMAT": "json",
             "TEVREDEN_TOPIC_PARTITIONS": "6",
+            # The scoring ops page reads the others' /metrics: tell it where they listen.
+            "TEVREDEN_SERVICE_URLS": json.dumps(service_urls(ports)),
         }
     )

@@ -346,7 +346,22 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
 
     _wave_routes(app, ctx, require_admin, current_caller)
     _extra_wave_routes(app, ctx, require_admin)
+    _lookup_routes(app, ctx, require_admin)
     return app
+
+
+class EmailLookup(BaseModel):
+    """An email address as a person gives it (any case, spaces around it)."""
+
+    email: str = Field(min_length=3, max_length=320)
+
+
+def _lookup_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any) -> None:
+    # POST, not GET: the address stays out of URLs and access logs.
+    @app.post("/api/invitations/lookup", dependencies=[Depends(require_admin)], tags=["admin"])
+    async def invitations_of_email(body: EmailLookup) -> list[dict[str, Any]]:
+        """The invitations sent to an email address (for an AVG request), oldest first."""
+        return await service.invitations_of_email(ctx.pool, body.email)
 
 
 class BounceNotice(BaseModel):

@@ -42,6 +42,7 @@ from services.invitations.domain import (
     delivery_keys,
     jobcoach_period_key,
     message_id,
+    normalise_email,
     opt_out_invitation,
     opt_out_token,
     read_delivery,
@@ -604,6 +605,17 @@ async def progress(pool: asyncpg.Pool, study_id: str, provider_id: str) -> dict[
         if await store.get_enrolment(conn, study_id, provider_id) is None:
             raise NotFoundError(study_id)
         return await store.progress(conn, study_id, provider_id)
+
+
+async def invitations_of_email(pool: asyncpg.Pool, email: str) -> list[dict[str, Any]]:
+    """Who a person is to us, found by the address they give: their invitations (ids, study,
+    provider, status), to act on an AVG request."""
+    try:
+        address = normalise_email(email)
+    except ValueError:
+        return []  # intake never stored such an address
+    async with pool.acquire() as conn:
+        return await store.invitations_of_email(conn, address)
 
 
 # A claimed invitation: an asyncpg record, or a dict with the same keys.

@@ -975,3 +975,14 @@ async def wave_progress(conn: Connection) -> list[asyncpg.Record]:
         "   FROM invitations.extra_waves w JOIN invitations.extra_wave_members m USING (wave_key)"
         "   GROUP BY 1, 2, 3, 4"
     )
+
+
+async def invitations_of_email(conn: Connection, email: str) -> list[dict[str, Any]]:
+    """Every invitation to ``email`` (as stored: normalised), oldest first."""
+    rows = await conn.fetch(
+        "SELECT i.invitation_id, i.study_id, i.provider_id, i.status, i.created_at"
+        " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
+        " WHERE c.email = $1 ORDER BY i.created_at, i.invitation_id",
+        email,
+    )
+    return [_jsonable(dict(r)) for r in rows]

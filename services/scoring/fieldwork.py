@@ -1,7 +1,7 @@
 """Fieldwork status: forecast each provider's final response and flag who heads below the
 publication requirement (pure, no I/O; part of the scoring domain).
 
-The model (README, "Operations" → "Fieldwork forecast"): a *mixture cure model*, the
+The model (docs/operations.md, "Fieldwork status"): a *mixture cure model*, the
 standard survival model for "some never answer".
 
 - Each person in a provider's net sample (netto steekproef) eventually returns a usable

@@ -637,7 +637,7 @@ _LINE_TYPES: dict[str, type[LineItem]] = {
 
 
 def facts_from_lines(study_id: str, lines: Iterable[str]) -> FileFacts:
-    """A study's facts from a JSON Lines file (format in the README).
+    """A study's facts from a JSON Lines file (format in docs/figures.md).
 
     Each line is a payload (or the whole envelope as on the topic) of ``responses.submitted``,
     ``responses.withdrawn``, ``invitations.approached``, ``invitations.opted_out`` or

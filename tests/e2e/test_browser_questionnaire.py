@@ -236,7 +236,7 @@ async def test_the_questionnaire_can_be_answered_with_the_keyboard_alone(
 async def test_the_low_threshold_questionnaire_can_be_listened_to(
     service: ServiceRuntime, browser: Browser, audio_dir: Path
 ) -> None:
-    await eventually(lambda: _exists(audio_dir / "bow-client-laagdrempelig.v1.read-aloud.json"), within=60)
+    await eventually(lambda: _exists(audio_dir / "bow-client-laagdrempelig.v1.read-aloud.json"))
     url, _ = await link(service, "bow-client-laagdrempelig")
     page = await browser.new_page(viewport=PHONE)
     await page.goto(url)

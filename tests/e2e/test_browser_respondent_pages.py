@@ -100,7 +100,7 @@ async def test_after_a_refused_page_the_focus_is_on_the_error_summary(
     await page.goto(url)
     await page.locator('button[value="next"]').click()
     await page.wait_for_load_state()
-    await eventually(lambda: _focused(page, "error-summary"), within=10)
+    await eventually(lambda: _focused(page, "error-summary"))
     await check_page(page, f"respondent-{width}-errors")
     await page.locator("#error-summary a").first.click()
     assert await page.evaluate("document.activeElement.id") == "grade-1"
@@ -155,7 +155,7 @@ async def test_the_code_page_leads_to_the_questionnaire_and_explains_a_wrong_cod
     await page.locator("#code").fill("ABCDE-FGH10")
     await page.locator("button[type=submit]").click()
     await page.wait_for_load_state()
-    await eventually(lambda: _focused(page, "error-summary"), within=10)
+    await eventually(lambda: _focused(page, "error-summary"))
     await check_page(page, f"respondent-{width}-code-error")
     assert "Een 0 of 1 komt er niet in voor" in await page.locator("#code-error").inner_text()
     await page.locator("#code").fill(code.lower())

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.consumer import LagMonitor
 from shared.tokens import token_hash
+from tests.polling import DEADLINE
 from tevreden.demo import register_and_deliver
 from tevreden.infra import (
     ChildProcess,
@@ -193,7 +194,7 @@ class FaultStack:
     def live(self, service: str) -> list[Replica]:
         return [r for r in self.replicas[service] if r.running]
 
-    async def wait_healthy(self, replicas: list[Replica] | None = None, timeout: float = 90) -> None:
+    async def wait_healthy(self, replicas: list[Replica] | None = None, timeout: float = DEADLINE) -> None:
         todo = replicas or [r for rs in self.replicas.values() for r in rs]
         async with httpx.AsyncClient(timeout=2) as http:
             await asyncio.gather(*(self._healthy(http, r, timeout) for r in todo))
@@ -475,7 +476,7 @@ async def run_until_settled(
     stack: FaultStack,
     scenario: Scenario,
     *,
-    within: float = 120,
+    within: float = DEADLINE,
     step: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Answer mail as it arrives until every figure is in, in scoring and in reporting, and
@@ -524,7 +525,7 @@ async def replay_topic(bootstrap: str, topic: str) -> int:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(DEADLINE):
             idle_rounds = 0
             # Until nothing new comes (Tansu's end offset may stop short of a batch's last
             # records); the copies carry a header and are not copied again.
@@ -543,7 +544,7 @@ async def replay_topic(bootstrap: str, topic: str) -> int:
     return replayed
 
 
-async def wait_caught_up(bootstrap: str, within: float = 90) -> None:
+async def wait_caught_up(bootstrap: str, within: float = DEADLINE) -> None:
     """Until every service's group has committed up to the end of every topic it reads."""
     monitors = [LagMonitor(bootstrap, group, topics) for group, topics in CONSUMED_BY.items()]
     try:

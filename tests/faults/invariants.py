@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from services.invitations.domain import message_id
 from shared.events import ScoresUpdated, Topics, parse_event
 from tests.faults.harness import FaultStack, Scenario, reporting_figures, scoring_figures
+from tests.polling import DEADLINE
 from tevreden.recompute import recompute
 
 
@@ -200,7 +201,7 @@ async def last_scores_updated(bootstrap: str, study_id: str) -> dict[str, dict[s
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(DEADLINE):
             # To the end offsets, then on until two rounds bring nothing: Tansu on S3 answers
             # ListOffsets with an end that can stop short of the last second's records.
             idle_rounds = 0

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from shared.events import ReportPublished, ReportPublishedPayload, Topics, encode_event
 from tests.faults.harness import FaultStack, Scenario, deliver, run_until_settled
 from tests.faults.invariants import assert_nothing_lost_nothing_twice
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(180)]
 
@@ -60,7 +61,7 @@ async def dead_lettered(bootstrap: str, key: bytes, want: int) -> list[tuple[str
     await consumer.start()
     found: list[tuple[str, str, str]] = []
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(DEADLINE):
             while len(found) < want:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():

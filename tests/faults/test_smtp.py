@@ -9,6 +9,7 @@ import pytest
 
 from tests.faults.harness import FaultStack, Scenario, deliver, run_until_settled
 from tests.faults.invariants import assert_nothing_lost_nothing_twice
+from tests.polling import DEADLINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(180)]
 
@@ -49,7 +50,7 @@ async def test_a_silent_smtp_server_is_given_up_on_and_every_invitation_is_email
         async with httpx.AsyncClient(timeout=30) as http:
             await deliver(http, stack, scenario)
             # The mailer's connections hang on DATA until its timeout; keep it silent a while.
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(DEADLINE):
                 while stack.smtp.attempts - attempts_before < 16:
                     await asyncio.sleep(0.2)
             await asyncio.sleep(3)

@@ -15,7 +15,7 @@ from shared.outbox import add_to_outbox
 from shared.runtime import ServiceContext, ServiceRuntime
 from tests.conftest import MakeSettings
 from tests.integration import probe_service
-from tests.polling import eventually
+from tests.polling import DEADLINE, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ async def dead_letters(bootstrap: str, key: bytes, count: int) -> list[tuple[byt
     await consumer.start()
     found: list[tuple[bytes, dict[str, bytes]]] = []
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(DEADLINE):
             while len(found) < count:
                 batch = await consumer.getmany(timeout_ms=500)
                 found += [(r.value, dict(r.headers)) for rs in batch.values() for r in rs if r.key == key]

@@ -26,6 +26,7 @@ from shared.events import Topics
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
 from tests.conftest import MakeSettings
+from tests.polling import DEADLINE
 from tevreden import cli
 
 pytestmark = pytest.mark.integration
@@ -480,7 +481,12 @@ async def test_the_delivery_checked_event_is_published_with_the_gross_to_net_cou
 
 
 async def _published(
-    service: ServiceRuntime, topic: str, subject: str, timeout: float = 30, *, field: str = "delivery_id"
+    service: ServiceRuntime,
+    topic: str,
+    subject: str,
+    timeout: float = DEADLINE,
+    *,
+    field: str = "delivery_id",
 ) -> dict[str, Any]:
     """The event whose payload has ``field`` = ``subject`` (a delivery by default), from the broker."""
     consumer = AIOKafkaConsumer(

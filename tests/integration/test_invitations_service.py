@@ -13,6 +13,7 @@ from services.invitations import app as invitations
 from shared.events import ResponseSubmitted, ResponseSubmittedPayload, Topics, encode_event, utc_now
 from shared.runtime import ServiceContext, ServiceRuntime
 from tests.conftest import MakeSettings
+from tests.polling import DEADLINE
 from tevreden.infra import LocalInfra
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def mails_to(infra: LocalInfra, address: str) -> list[str]:
     return [str(m.message["Message-ID"]) for m in infra.smtp.messages if m.message["To"] == address]
 
 
-async def wait_for_mails(infra: LocalInfra, address: str, count: int, timeout: float = 20) -> list[str]:
+async def wait_for_mails(infra: LocalInfra, address: str, count: int, timeout: float = DEADLINE) -> list[str]:
     async with asyncio.timeout(timeout):
         while len(mails_to(infra, address)) < count:
             await asyncio.sleep(0.1)
@@ -152,7 +153,7 @@ async def _respond(ctx: ServiceContext | None, address: str) -> None:
         )
     )
     await ctx.broker.publish(encode_event(event), Topics.RESPONSES_SUBMITTED, key=b"P1")
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(DEADLINE):
         while True:
             async with ctx.pool.acquire() as conn:
                 status = await conn.fetchval(

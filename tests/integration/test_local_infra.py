@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tests.polling import DEADLINE
 from tevreden.infra import (
     DATABASE_URL_ENV,
     LocalInfra,
@@ -30,7 +31,7 @@ from tevreden.infra import (
     pid_alive,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ async def _kafka_round_trip(bootstrap: str, topic: str) -> bytes:
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0)])
-        record = await asyncio.wait_for(consumer.getone(), timeout=15)
+        record = await asyncio.wait_for(consumer.getone(), timeout=DEADLINE)
     finally:
         await consumer.stop()
     value: bytes | None = record.value
@@ -192,7 +193,7 @@ async def test_durable_broker_killed_comes_back_with_its_messages_and_committed_
         try:
             consumer.assign([TopicPartition("kept", 0)])
             consumer.seek(TopicPartition("kept", 0), 0)
-            record = await asyncio.wait_for(consumer.getone(), timeout=15)
+            record = await asyncio.wait_for(consumer.getone(), timeout=DEADLINE)
         finally:
             await consumer.stop()
         assert record.value == b"hallo"
@@ -304,7 +305,7 @@ async def test_embedded_postgres_without_env_leaves_nothing_behind(
 
 async def test_smtp_sink_stores_messages(sink: SmtpSink) -> None:
     await _send(sink, _mail())
-    [received] = await sink.async_wait_for(1, timeout=5)
+    [received] = await sink.async_wait_for(1, timeout=DEADLINE)
     assert received.mail_from == "onderzoek@tevreden.example"
     assert received.rcpt_tos == ("jan@example.nl",)
     assert received.message["Subject"] == "Hoe tevreden bent u?"
@@ -329,7 +330,7 @@ async def test_smtp_fault_is_returned_and_not_stored(sink: SmtpSink, reply: str,
     assert sink.messages == []
     # The fault was used up: the retry is accepted.
     await _send(sink, _mail())
-    assert len(await sink.async_wait_for(1, timeout=5)) == 1
+    assert len(await sink.async_wait_for(1, timeout=DEADLINE)) == 1
     assert sink.attempts == 2
 
 
@@ -344,11 +345,11 @@ async def test_smtp_silent_mode_times_out_the_client(sink: SmtpSink) -> None:
     started = time.monotonic()
     with pytest.raises(aiosmtplib.SMTPTimeoutError):
         await _send(sink, _mail(), timeout=2)
-    assert 1.5 < time.monotonic() - started < 10
+    assert 1.5 < time.monotonic() - started < DEADLINE
     assert sink.messages == []
     sink.set_silent(False)
     await _send(sink, _mail())
-    assert len(await sink.async_wait_for(1, timeout=5)) == 1
+    assert len(await sink.async_wait_for(1, timeout=DEADLINE)) == 1
 
 
 async def test_smtp_stop_releases_a_silent_server() -> None:
@@ -374,7 +375,7 @@ async def test_local_infra_env_and_stop() -> None:
         assert await _kafka_round_trip(env["TEVREDEN_KAFKA_BOOTSTRAP_SERVERS"], "t") == b"hallo"
         assert await _table_round_trip(env[DATABASE_URL_ENV]) == 1
         await _send(infra.smtp, _mail())
-        assert len(await infra.smtp.async_wait_for(1)) == 1
+        assert len(await infra.smtp.async_wait_for(1, timeout=DEADLINE)) == 1
         broker_pid = infra.broker.pid
     assert broker_pid is not None and not pid_alive(broker_pid)
     if infra.postgres.server is not None:  # embedded: the whole server is gone

@@ -69,7 +69,7 @@ async def final_reports(
             rows = (await http.get(f"/api/studies/{study_id}/summary", headers=ADMIN)).json()
         return len(rows) == len(plan) and all(r["report_version"] for r in rows)
 
-    await eventually(kept, within=60)
+    await eventually(kept)
     async with client(service) as http:
         response = await http.post(
             f"/api/studies/{study_id}/fieldwork-closed",
@@ -89,7 +89,7 @@ async def final_reports(
                     return False
         return True
 
-    await eventually(final, within=120)
+    await eventually(final)
     return study_id
 
 

@@ -104,7 +104,7 @@ async def versions(
             ).json()
         return rows if len(rows) >= count else None
 
-    return await eventually(probe, within=60)
+    return await eventually(probe)
 
 
 async def download(

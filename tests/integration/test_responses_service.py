@@ -16,6 +16,7 @@ from shared.events import InvitationIssued, InvitationIssuedPayload, Topics, enc
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
 from tests.conftest import MakeSettings
+from tests.polling import DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ async def invite(service: ServiceRuntime) -> tuple[str, uuid.UUID]:
         )
     )
     await ctx.broker.publish(encode_event(event), Topics.INVITATIONS_ISSUED, key=b"P1")
-    async with asyncio.timeout(20), client(service) as http:
+    async with asyncio.timeout(DEADLINE), client(service) as http:
         while "csrf" not in (await http.get(f"/q/{token}")).text:
             await asyncio.sleep(0.1)
     return token, invitation_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.tokens import format_short_code, invitation_token, short_code
 from tests.conftest import MakeSettings
+from tests.polling import eventually
 from tevreden.infra import LocalInfra
 
 pytestmark = pytest.mark.integration
@@ -132,12 +133,6 @@ async def new_study(service: ServiceRuntime, **enrolment: Any) -> Study:
         body = {"provider_id": provider_id, "services": ["3", "11"]} | enrolment
         (await http.post(f"/api/studies/{study_id}/enrolments", json=body, headers=ADMIN)).raise_for_status()
     return Study(service, study_id, created.json()["api_key"])
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.1)
 
 
 async def logged_email(study: Study, infra: LocalInfra, to: str, external_id: str) -> str:
@@ -307,7 +302,7 @@ async def test_a_restart_in_the_middle_of_a_wave_emails_nobody_twice_and_skips_n
     second = invitations.runtime(settings)
     await second.start()
     try:
-        await eventually(lambda: _some_sent(infra, tag, len(people)), timeout=60)
+        await eventually(lambda: _some_sent(infra, tag, len(people)))
         await asyncio.sleep(0.5)
     finally:
         await second.stop()
@@ -500,6 +495,6 @@ async def test_an_address_that_keeps_answering_4xx_is_undeliverable_after_the_la
     to = address()
     infra.smtp.set_faults(["452 4.2.2 Mailbox full"] * (service.settings.smtp_max_retries + 1))
     await study.deliver(f"Q1,Quinten,{to},,,,,,3,\n")
-    await eventually(lambda: _status_is(study, "Q1", "undeliverable"), timeout=40)
+    await eventually(lambda: _status_is(study, "Q1", "undeliverable"))
     assert mails_to(infra, to) == []
     assert await study.outcomes("Q1") == [("email", "undeliverable")]

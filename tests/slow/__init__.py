@@ -1,1 +1,1 @@
-"""Slow fault cases (minutes each): excluded from the default run, see the README."""
+"""Slow fault cases (minutes each): excluded from the default run, see docs/testing.md."""

@@ -4,7 +4,7 @@ connection drops mid-request, then comes back.
 Two cases. The Kafka endpoint: a Tansu proxy in front of a memory broker is killed, so the
 topics survive whatever the broker's storage. The broker itself: a durable Tansu (S3 storage on
 a local S3 server, ``TansuBroker.start(durable=True)``) is killed and relaunched on the same
-storage, and must come back with every message and committed offset (see the README's
+storage, and must come back with every message and committed offset (see docs/testing.md's
 fault-injection section for what that needs from the consumers)."""
 
 from __future__ import annotations
