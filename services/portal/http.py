@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import accounts, console, provider_pages, signin
+from services.portal import accounts, console, interviewer, provider_pages, signin
 from services.portal.web import (
     PageError,
     Portal,
@@ -33,6 +33,7 @@ AREAS = (
     signin,
     provider_pages,
     console,
+    interviewer,
     accounts,
 )
 
