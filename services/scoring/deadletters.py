@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,6 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.events import Topics
 
 NEWEST = 5
+# pydantic's messages quote the value they refused; a payload's value may be personal data.
+_QUOTED_INPUT = re.compile(r"input_value=.*?, input_type=")
 
 
 def envelope_of(value: bytes | None) -> tuple[str | None, str | None]:
@@ -28,6 +31,11 @@ def envelope_of(value: bytes | None) -> tuple[str | None, str | None]:
         return None, None
     kind, event_id = found.get("type"), found.get("event_id")
     return (kind if isinstance(kind, str) else None, event_id if isinstance(event_id, str) else None)
+
+
+def without_values(error: str) -> str:
+    """A consumer's error without the input values a validation message quotes."""
+    return _QUOTED_INPUT.sub("input_value=…, input_type=", error)
 
 
 def _headers(record: Any) -> dict[str, str]:
@@ -75,7 +83,7 @@ def _entry(record: Any) -> dict[str, Any]:
     return {
         "type": kind,
         "event_id": event_id,
-        "error": headers.get("error", ""),
+        "error": without_values(headers.get("error", "")),
         "original_topic": headers.get("original-topic", ""),
         "consumer_group": headers.get("consumer-group", ""),
         "timestamp_ms": record.timestamp,

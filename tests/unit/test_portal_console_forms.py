@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 
 from services.portal.console import enrolment_body, study_body
 from services.portal.interviewer import answers_of, appointment_at, is_chosen
-from services.scoring.deadletters import envelope_of
+from services.scoring.deadletters import envelope_of, without_values
 
 
 def test_a_study_form_becomes_the_invitations_request() -> None:
@@ -89,3 +89,11 @@ def test_a_dead_letter_shows_only_its_envelopes_type_and_id() -> None:
     assert envelope_of(raw) == ("invitations.issued", "e1")
     assert envelope_of(b"not json") == (None, None)
     assert envelope_of(b"[1, 2]") == (None, None)
+
+
+def test_a_dead_letters_error_loses_the_values_a_validation_message_quotes() -> None:
+    error = (
+        "1 validation error for Payload\nemail\n"
+        "  Value error [type=value_error, input_value='anna@example.nl', input_type=str]"
+    )
+    assert "anna@" not in without_values(error) and "value_error" in without_values(error)
