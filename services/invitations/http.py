@@ -27,6 +27,7 @@ from services.invitations.emails import Bounce, parse_bounce
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, CallDisposition, SafeId
 from shared.http import CONFLICT, FORBIDDEN, KEY_REFUSED_PAGE, answer_errors, invalid, service_app
+from shared.http import NOT_FOUND as NOT_FOUND_RESPONSE
 from shared.logging import get_logger
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.public_pages import PAGE_HEADERS, RateLimiter, RateLimitMiddleware
@@ -180,6 +181,12 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(409, f"provider {body.provider_id} exists") from exc
         ctx.relay.wake()
         return {"provider_id": body.provider_id, "api_key": api_key}
+
+    @app.get("/api/providers", dependencies=[Depends(require_admin)])
+    async def list_providers() -> list[dict[str, str]]:
+        """Every provider (dienstverlener): id and name, for the bureau."""
+        async with ctx.pool.acquire() as conn:
+            return await store.list_providers(conn)
 
     @app.post("/api/studies", status_code=201, dependencies=[Depends(require_admin)], responses=CONFLICT)
     async def create_study(body: NewStudy) -> dict[str, Any]:
@@ -516,6 +523,22 @@ def _wave_routes(app: FastAPI, ctx: ServiceContext, require_admin: Any, current_
     async def next_calls(body: NextCalls) -> dict[str, Any]:
         """The agent's next call tasks (leased to them), within calling hours."""
         return await service.next_calls(ctx.pool, ctx.settings, body.agent_id, body.limit)
+
+    @app.get(
+        "/api/calls/{task_id}",
+        dependencies=[Depends(require_callcentre)],
+        tags=["callcentre"],
+        responses=NOT_FOUND_RESPONSE,
+    )
+    async def leased_call(
+        task_id: uuid.UUID, agent_id: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    ) -> dict[str, Any]:
+        """The task again (whom to call, what to ask) while it is leased to this agent; 404 once
+        the lease has passed, the task is closed or another agent's."""
+        try:
+            return await service.leased_call(ctx.pool, task_id, agent_id)
+        except service.NotFoundError as exc:
+            raise HTTPException(404, "Onbekende taak / unknown task") from exc
 
     @app.post(
         "/api/calls/{task_id}/outcome",

@@ -69,6 +69,7 @@ from services.invitations.waves import (
     Standing,
     advance,
     after_call,
+    appointment_problem,
     daypart_allowed,
     extra_attempt,
     phone_cost_lines,
@@ -1222,29 +1223,41 @@ async def next_calls(pool: asyncpg.Pool, settings: Settings, agent_id: str, limi
         await store.lease_calls(conn, [r["task_id"] for r in chosen], agent_id, settings.call_lease_seconds)
     return {
         "daypart": part,
-        "tasks": [
-            {
-                "task_id": str(r["task_id"]),
-                "invitation_id": str(r["invitation_id"]),
-                "study_id": r["study_id"],
-                "provider_id": r["provider_id"],
-                "provider_name": r["provider_name"],
-                "name": r["name"],
-                "phone": r["phone"],
-                "questionnaire_id": r["questionnaire_id"],
-                "low_threshold": audience(r["respondent_type"], r["variant"]) == "simple",
-                "short_code": format_short_code(short_code(r["invitation_id"])),
-                "attempt": r["attempts"] + 1,
-                "max_attempts": r["max_attempts"],
-                "appointment_at": r["appointment_at"].isoformat() if r["appointment_at"] else None,
-            }
-            for r in chosen
-        ],
+        "tasks": [_call_json(r) for r in chosen],
+    }
+
+
+def _call_json(r: asyncpg.Record) -> dict[str, Any]:
+    """A call task as the callcentre sees it: whom to call and what to ask."""
+    return {
+        "task_id": str(r["task_id"]),
+        "invitation_id": str(r["invitation_id"]),
+        "study_id": r["study_id"],
+        "provider_id": r["provider_id"],
+        "provider_name": r["provider_name"],
+        "name": r["name"],
+        "phone": r["phone"],
+        "questionnaire_id": r["questionnaire_id"],
+        "low_threshold": audience(r["respondent_type"], r["variant"]) == "simple",
+        "short_code": format_short_code(short_code(r["invitation_id"])),
+        "attempt": r["attempts"] + 1,
+        "max_attempts": r["max_attempts"],
+        "appointment_at": r["appointment_at"].isoformat() if r["appointment_at"] else None,
     }
 
 
 class ConflictError(ValueError):
     """The request is well-formed but the thing is not in a state that allows it (HTTP 409)."""
+
+
+async def leased_call(pool: asyncpg.Pool, task_id: uuid.UUID, agent_id: str) -> dict[str, Any]:
+    """A call task while it is leased to ``agent_id`` (name and number to call); NotFoundError
+    once the lease has passed or the task is someone else's or closed."""
+    async with pool.acquire() as conn:
+        row = await store.leased_call(conn, task_id, agent_id)
+    if row is None:
+        raise NotFoundError(str(task_id))
+    return _call_json(row) | {"leased_until": row["leased_until"].isoformat()}
 
 
 async def record_call_outcome(
@@ -1259,9 +1272,17 @@ async def record_call_outcome(
     try again after the stage's interval (in another part of the day) until the attempts run out;
     an appointment sets the task's time. The person's plan moves on when the phone stage ends
     without an interview (attempts exhausted, wrong number)."""
-    if disposition == "appointment" and appointment_at is None:
-        raise InvalidRequestError("Een afspraak heeft een tijd nodig / an appointment needs appointment_at")
     now = utc_now()
+    if disposition == "appointment":
+        if appointment_at is None:
+            raise InvalidRequestError(
+                "Een afspraak heeft een tijd nodig / an appointment needs appointment_at"
+            )
+        problem = appointment_problem(
+            appointment_at, now, CallingHours() if settings.calling_hours_apply else ALWAYS
+        )
+        if problem is not None:
+            raise InvalidRequestError(problem)
     async with pool.acquire() as conn, conn.transaction():
         invitation_id = await store.invitation_of_call_task(conn, task_id)
         if invitation_id is None:

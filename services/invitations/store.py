@@ -38,6 +38,12 @@ async def create_provider(conn: Connection, provider_id: str, name: str, api_key
     )
 
 
+async def list_providers(conn: Connection) -> list[dict[str, str]]:
+    """Every provider's id and name (never its key hash)."""
+    rows = await conn.fetch("SELECT provider_id, name FROM invitations.providers ORDER BY name, provider_id")
+    return [dict(r) for r in rows]
+
+
 async def provider_for_key(conn: Connection, api_key: str) -> str | None:
     provider_id: str | None = await conn.fetchval(
         "SELECT provider_id FROM invitations.providers WHERE api_key_hash = $1", token_hash(api_key)
@@ -751,6 +757,21 @@ async def candidate_calls(conn: Connection, limit: int) -> list[asyncpg.Record]:
         " ORDER BY t.appointment_at IS NULL, coalesce(t.appointment_at, t.due_at)"
         " LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
         limit,
+    )
+
+
+async def leased_call(conn: Connection, task_id: uuid.UUID, agent_id: str) -> asyncpg.Record | None:
+    """An open task whose lease to ``agent_id`` has not passed."""
+    return await conn.fetchrow(
+        "SELECT t.task_id, t.invitation_id, t.study_id, t.provider_id, t.attempts, t.max_attempts,"
+        " t.appointment_at, t.leased_until, i.respondent_type, i.questionnaire_id,"
+        " c.name, c.phone, c.variant, p.name AS provider_name"
+        " FROM invitations.call_tasks t JOIN invitations.invitations i USING (invitation_id)"
+        " JOIN invitations.contacts c ON c.contact_id = i.contact_id"
+        " JOIN invitations.providers p ON p.provider_id = t.provider_id"
+        " WHERE t.task_id = $1 AND t.agent_id = $2 AND t.state = 'open' AND t.leased_until > now()",
+        task_id,
+        agent_id,
     )
 
 

@@ -203,6 +203,21 @@ ALWAYS = CallingHours(
 )
 
 
+def appointment_problem(at: datetime, now: datetime, hours: CallingHours) -> str | None:
+    """Why an appointment (terugbelafspraak) cannot be at ``at``, or None: it must be ahead and
+    within calling hours, so the person is only called back when calling is allowed."""
+    if at.tzinfo is None:
+        return "Een afspraak heeft een tijdzone nodig / appointment_at needs a time zone"
+    if at <= now:
+        return "Een afspraak ligt in de toekomst / the appointment must be in the future"
+    if hours.daypart(at) is None:
+        return (
+            "Een afspraak valt binnen de beltijden (maandag tot en met zaterdag, 9.00 tot 21.00 uur)"
+            " / the appointment must be within calling hours"
+        )
+    return None
+
+
 def daypart_allowed(tried: Mapping[str, int], part: Daypart, max_attempts: int) -> bool:
     """Spread attempts over the parts of the day: no part gets more than its share
     (⌈max / 3⌉) of the failed attempts, so a person out at work is also called in the evening."""

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.portal import accounts, provider_pages, signin
+from services.portal import accounts, console, interviewer, provider_pages, signin
 from services.portal.web import (
     PageError,
     Portal,
@@ -32,6 +32,8 @@ HERE = Path(__file__).parent
 AREAS = (
     signin,
     provider_pages,
+    console,
+    interviewer,
     accounts,
 )
 

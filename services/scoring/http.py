@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.scoring import pipeline, service, status_page
+from services.scoring import deadletters, pipeline, service, status_page
 from services.scoring.fieldwork import ForecastSettings, status_seen_by
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN, ScoresUpdatedPayload
@@ -54,6 +55,16 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             return None
         async with ctx.pool.acquire() as conn:
             return await service.PROVIDER_KEYS.provider_for(conn, api_key)
+
+    @app.get("/api/dead-letters", dependencies=[Depends(require_admin)], tags=["operations"])
+    async def dead_letters() -> list[dict[str, Any]]:
+        """Every dead-letter topic (``<topic>.dlq``): how many events it holds and the newest
+        few with their type, id and the consumer's error, read from the broker now. Never a
+        payload (it may hold anything)."""
+        try:
+            return await deadletters.dead_letters(ctx.settings.kafka_bootstrap_servers)
+        except (TimeoutError, KafkaError) as exc:
+            raise HTTPException(503, f"broker not reachable: {type(exc).__name__}") from exc
 
     @app.get("/api/studies/{study_id}/scores", dependencies=[Depends(require_admin)])
     async def study_scores(study_id: StudyId) -> list[ScoresUpdatedPayload]:
