@@ -38,7 +38,9 @@ def wire(ctx: ServiceContext) -> list[Loop]:
             while True:
                 try:
                     async with ctx.pool.acquire() as conn, conn.transaction():
-                        written = await service.produce_due_reports(conn, settings.report_dir, printer)
+                        written = await service.produce_due_reports(
+                            conn, settings.report_dir, printer, bureau=settings.bureau
+                        )
                 except Exception as exc:
                     log.error("report_lifecycle_failed", error=repr(exc))
                     written = 0

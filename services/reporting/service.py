@@ -15,7 +15,17 @@ from pathlib import Path
 from services.reporting import documents, store
 from services.reporting.domain import Snapshot, newest_per_provider
 from services.reporting.kinds import build_document
-from services.reporting.model import Context, RegisterEntry, ReportDocument, register_entries
+from services.reporting.model import (
+    Context,
+    RegisterEntry,
+    RegisterPage,
+    RegisterProvider,
+    ReportDocument,
+    default_bureau,
+    nl_date,
+    period_text,
+    register_entries,
+)
 from services.reporting.pdf import PdfPrinter
 from shared.apikeys import ProviderKeys
 from shared.db import Connection
@@ -28,6 +38,7 @@ from shared.events import (
 )
 from shared.outbox import add_to_outbox
 from shared.schemes import find_scheme
+from shared.settings import Bureau
 
 # Providers' own keys: a provider reads and answers only its own reports.
 PROVIDER_KEYS = ProviderKeys("reporting")
@@ -90,7 +101,7 @@ async def close_fieldwork(
 
 
 async def produce_due_reports(
-    conn: Connection, report_dir: Path, printer: PdfPrinter, limit: int = 20
+    conn: Connection, report_dir: Path, printer: PdfPrinter, limit: int = 20, bureau: Bureau | None = None
 ) -> int:
     """Write every due version (a draft, a final, a regeneration) as HTML, PDF, CSV and XLSX in
     its own folder, keep it, and publish ``reports.published``. Returns how many were written.
@@ -109,6 +120,7 @@ async def produce_due_reports(
             status=row["status"], version=version, provider_name=row["provider_name"] or row["provider_id"],
             study_name=row["study_name"], period=period, provider_response=row["provider_response"],
             review_until=row["review_until"].date() if row["status"] == "draft" else None,
+            bureau=bureau or default_bureau(),
         )  # fmt: skip
         versions.append(
             (folder / f"v{version}", build_document(payload, find_scheme(payload.scheme_id), context))
@@ -142,6 +154,28 @@ async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
             payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
         )
     return entries
+
+
+async def register_page(conn: Connection, study_id: str) -> RegisterPage:
+    """The public register as a page: the study's name and period, each provider once with its
+    published grades and a link to the final report they come from."""
+    rows = await store.register_rows(conn, study_id)
+    providers = []
+    for row in rows:
+        if row["payload"] is None:
+            continue
+        payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
+        name = row["provider_name"] or row["provider_id"]
+        entries = register_entries(payload, find_scheme(payload.scheme_id), name)
+        if not entries:
+            continue
+        url = f"/reports/{study_id}/{row['provider_id']}/v{row['version']}.pdf" if row["version"] else ""
+        final_on = nl_date(row["created_at"].date()) if row["created_at"] else ""
+        providers.append(RegisterProvider(name, url, final_on, tuple(entries)))
+    first = rows[0] if rows else None
+    period = (first["period_start"], first["period_end"]) if first and first["period_start"] else None
+    study_name = first["study_name"] if first else study_id
+    return RegisterPage(study_id, study_name, period_text(period), tuple(providers))
 
 
 def _published(
