@@ -19,18 +19,18 @@ _templates = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,  # a misspelt field fails the batch instead of printing nothing
 )
-_WORDS = re.compile(r"[^\W\d_]{2}")  # two letters in a row: a word, not a figure
+_FIGURE = re.compile(r"[\d\s.,%()n=+\-–—]*")  # digits, signs and "(n=12)": a figure, not words
 
 
 def text_columns(table: Table) -> set[int]:
     """The columns (by index) whose every filled cell is words, not figures: set flush left."""
     rows = [row for row in table.rows if len(row) > 1]
     columns = range(1, len(table.columns))
-    return {i for i in columns if rows and all(_is_text(r[i]) for r in rows if i < len(r))}
+    return {i for i in columns if rows and not any(_is_figure(r[i]) for r in rows if i < len(r))}
 
 
-def _is_text(cell: str) -> bool:
-    return not cell.strip() or (_WORDS.search(cell) is not None and not cell[:1].isdigit())
+def _is_figure(cell: str) -> bool:
+    return bool(cell.strip()) and _FIGURE.fullmatch(cell) is not None
 
 
 def table_of_contents(doc: ReportDocument, *, pdf: bool) -> list[tuple[str, str, str]]:

@@ -313,6 +313,22 @@ def hidden_units(total: UnitFigures | None, units: Sequence[UnitFigures], min_n:
     return {key for key in hidden_cells(total_cell, parts, min_n) if key is None or isinstance(key, str)}
 
 
+CAPTION_CHARS = 120  # a figure's title stays a line or two
+
+
+def section_caption(intro: str | None, title: str) -> str:
+    """A section's figure title: its intro when short (the question, "Hoe tevreden bent u over …?"),
+    else the question within a long intro ("Welk rapportcijfer geeft u aan onderstaande zaken?"),
+    else the section's title: never a paragraph of instructions."""
+    if not intro:
+        return title
+    if len(intro) <= CAPTION_CHARS:
+        return intro
+    questions = [s.strip() + "?" for s in intro.split("?")[:-1]]
+    sentence = questions[0].split(". ")[-1] if questions else ""
+    return sentence if 0 < len(sentence) <= CAPTION_CHARS else title
+
+
 def _labels(question: Question) -> dict[str, str]:
     return {o.value: o.label.rstrip(":").replace(", namelijk", "") for o in question.choices()}
 
@@ -468,7 +484,7 @@ class FigureBuilder:
         if not questions or self.questionnaire is None:
             return None
         section = next((s for s in self.questionnaire.sections if s.id == section_id), None)
-        title = title or self.named(section.intro or section.title if section else section_id)
+        title = title or self.named(section_caption(section.intro, section.title) if section else section_id)
         if not self.shown:
             return self._suppressed(number, title)
         kind = questions[0].type
