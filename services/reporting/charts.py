@@ -186,8 +186,10 @@ class FlowStep:
 
 def flow_diagram(lanes: Sequence[tuple[str, Sequence[FlowStep]]], title: str) -> str:
     """Lanes of boxes joined by arrows (fig. 1, the invitation route per respondent type)."""
-    box_w, box_h, gap, lane_h, label_w = 118, 46, 22, 66, 96
-    width = label_w + max((len(steps) for _, steps in lanes), default=1) * (box_w + gap)
+    # Sized so four boxes fit the printed page (~657 px) and keep their 11 px text at 8 pt.
+    box_w, box_h, gap, lane_h, label_w = 134, 46, 12, 66, 106
+    steps_most = max((len(steps) for _, steps in lanes), default=1)
+    width = label_w + steps_most * box_w + (steps_most - 1) * gap
     height = len(lanes) * lane_h + 6
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
@@ -207,9 +209,9 @@ def flow_diagram(lanes: Sequence[tuple[str, Sequence[FlowStep]]], title: str) ->
             parts.append(
                 f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="4" fill="#eef3f7" '
                 f'stroke="{OWN_COLOUR}" stroke-width="1"/>'
-                f'<text x="{x + 6}" y="{y + 16}" font-weight="bold" fill="{TEXT_COLOUR}">'
+                f'<text x="{x + 5}" y="{y + 16}" font-weight="bold" fill="{TEXT_COLOUR}">'
                 f"{escape(step.heading)}</text>"
-                f'<text x="{x + 6}" y="{y + 33}" fill="{TEXT_COLOUR}">{escape(step.figures)}</text>'
+                f'<text x="{x + 5}" y="{y + 33}" fill="{TEXT_COLOUR}">{escape(step.figures)}</text>'
             )
             if index + 1 < len(steps):
                 ax = x + box_w
