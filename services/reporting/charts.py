@@ -133,9 +133,11 @@ def share_bar(shares: Sequence[tuple[str, float, str]]) -> str:
     """One stacked bar of shares that add up to 100% (the summary's satisfaction), with a legend."""
     colours = ("#1f5f8b", "#5b9bc4", "#f0b45b", "#d9534f", "#9e9e9e", "#7e57c2")
     width, x = 600.0, 0.0
+    # The legend in three columns of 200 px: "Zeer ontevreden: 13%" at 11 px needs ~130.
+    height = 40 + 16 * ((len(shares) + 2) // 3)
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="600" height="64" '
-        'viewBox="0 0 600 64" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="600" height="{height}" '
+        f'viewBox="0 0 600 {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
         "<title>Tevredenheid</title>",
     ]
     for index, (label, percent, text) in enumerate(shares):
@@ -143,8 +145,8 @@ def share_bar(shares: Sequence[tuple[str, float, str]]) -> str:
         w = width * percent / 100
         parts.append(f'<rect class="bar" x="{x:.1f}" y="0" width="{w:.1f}" height="24" fill="{colour}"/>')
         x += w
-        lx = 120 * (index % 5)
-        ly = 40 + 14 * (index // 5)
+        lx = 200 * (index % 3)
+        ly = 40 + 16 * (index // 3)
         parts.append(
             f'<rect x="{lx}" y="{ly - 9}" width="9" height="9" fill="{colour}"/>'
             f'<text x="{lx + 12}" y="{ly}" fill="{TEXT_COLOUR}">{escape(label)}: {escape(text)}</text>'
