@@ -27,6 +27,7 @@ def wire(ctx: ServiceContext) -> list[Loop]:
             service.publish_reports,
             report_dir=settings.report_dir,
             debounce_seconds=settings.report_debounce_seconds,
+            bureau=settings.bureau,
         ),
     )
 

@@ -45,7 +45,11 @@ PROVIDER_KEYS = ProviderKeys("reporting")
 
 
 async def publish_reports(
-    conn: Connection, events: list[Event], report_dir: Path, debounce_seconds: float = 60.0
+    conn: Connection,
+    events: list[Event],
+    report_dir: Path,
+    debounce_seconds: float = 60.0,
+    bureau: Bureau | None = None,
 ) -> None:
     """``scores.updated``: report each provider's newest snapshot, unless a newer one is stored.
 
@@ -62,12 +66,12 @@ async def publish_reports(
     kept = [payloads[(s.study_id, s.provider_id, s.as_of)] for s in newer]
     await store.keep_payloads(conn, [(p.study_id, p.provider_id, p.model_dump_json()) for p in kept])
     await store.schedule_regeneration(conn, [s.key for s in newer], debounce_seconds)
-    versions = await _write_reports(conn, kept, report_dir)
+    versions = await _write_reports(conn, kept, report_dir, bureau or default_bureau())
     await add_to_outbox(conn, store.SCHEMA, _published(newer, versions, updates))
 
 
 async def _write_reports(
-    conn: Connection, payloads: list[ScoresUpdatedPayload], report_dir: Path
+    conn: Connection, payloads: list[ScoresUpdatedPayload], report_dir: Path, bureau: Bureau
 ) -> dict[tuple[str, str], int]:
     """Bump each live report's version, then render and write the files; returns the versions."""
     paths = {
@@ -76,16 +80,16 @@ async def _write_reports(
     }
     versions = await store.next_report_versions(conn, paths)
     pages = [
-        (paths[(p.study_id, p.provider_id)], live_document(p, versions[(p.study_id, p.provider_id)]))
+        (paths[(p.study_id, p.provider_id)], live_document(p, versions[(p.study_id, p.provider_id)], bureau))
         for p in payloads
     ]
     await asyncio.to_thread(documents.write_documents, pages)  # rendering and file I/O off the event loop
     return versions
 
 
-def live_document(payload: ScoresUpdatedPayload, version: int) -> ReportDocument:
+def live_document(payload: ScoresUpdatedPayload, version: int, bureau: Bureau) -> ReportDocument:
     scheme = find_scheme(payload.scheme_id)
-    context = Context("live", version, payload.provider_id, payload.study_id)
+    context = Context("live", version, payload.provider_id, payload.study_id, bureau=bureau)
     return build_document(payload, scheme, context)
 
 

@@ -162,3 +162,11 @@ def test_a_figure_of_a_section_with_long_instructions_is_titled_by_its_question(
         section_caption(intro, "Beoordeling dienstverlening")
         == "Welk rapportcijfer geeft u aan onderstaande zaken?"
     )
+
+
+def test_the_interim_report_names_the_configured_bureau_in_its_contact_section() -> None:
+    from services.reporting.service import live_document
+
+    doc = live_document(study_payloads("bow", providers=5, per_provider=60)[0], 1, BUREAU)
+    html = render_document(doc)
+    assert "dienstverleners@panteia.example" in html and "079 322 29 97" in html
