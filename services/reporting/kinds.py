@@ -126,14 +126,14 @@ def _document(
 
 
 def _place_and_date(context: Context, payload: ScoresUpdatedPayload) -> str:
-    """ "Utrecht, vrijdag 21 februari 2020": the bureau's town and the day (no clock time)."""
+    """The bureau's town and the day, no clock time: "Utrecht, vrijdag 21 februari 2020"."""
     day = nl_weekday_date(context.issued_on or payload.as_of.date())
     place = bureau_place(context.bureau)
     return f"{place}, {day}" if place else day
 
 
 def contact_section(number: str, bureau: Bureau) -> Section:
-    """ "Contactgegevens": how a reader reaches the bureau's helpdesk (seed 000, chapter 5)."""
+    """How a reader reaches the bureau's helpdesk: "Contactgegevens" (seed 000, chapter 5)."""
     return Section(
         number,
         "Contactgegevens",

@@ -264,7 +264,7 @@ def nl_date(day: date) -> str:
 
 
 def nl_weekday_date(day: date) -> str:
-    """ "vrijdag 21 februari 2020" (the title page's date, as in seed 000)."""
+    """The title page's date, as in seed 000: "vrijdag 21 februari 2020"."""
     days = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
     return f"{days[day.weekday()]} {nl_date(day)}"
 
@@ -706,7 +706,7 @@ def respondent_label(respondent_type: str) -> str:
 
 
 def period_text(period: tuple[date, date] | None) -> str:
-    """ "meetperiode: 1 januari 2019 tot en met 31 december 2019" ("" without a period)."""
+    """The period in words, "meetperiode: 1 januari 2019 tot en met 31 december 2019"; "" without one."""
     if period is None:
         return ""
     start, end = period

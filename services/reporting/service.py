@@ -149,15 +149,8 @@ async def produce_due_reports(
 
 async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
     """The public register: eligible grades of final reports only."""
-    entries: list[RegisterEntry] = []
-    for row in await store.register_rows(conn, study_id):
-        if row["payload"] is None:
-            continue
-        payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
-        entries += register_entries(
-            payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
-        )
-    return entries
+    page = await register_page(conn, study_id)
+    return [entry for provider in page.providers for entry in provider.entries]
 
 
 async def register_page(conn: Connection, study_id: str) -> RegisterPage:
