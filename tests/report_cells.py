@@ -278,19 +278,26 @@ def register_families(entries: Iterable[Any], scheme: Scheme) -> list[Family]:
 
 
 def register_html_entries(html: str) -> list[dict[str, Any]]:
-    """The register page's rows as the JSON's fields (the provider by name)."""
+    """The register page's rows as the JSON's fields: the provider by name from its group's
+    heading row, the respondent type back from its Dutch label."""
     parser = _HtmlCells()
     parser.feed(html)
+    types = {label: key for key, label in RESPONDENT_LABELS.items()}
     entries = []
-    for provider, service, respondent_type, n, grade in (
-        r for g in parser.grids for r in g.rows if len(r) == 5
-    ):
+    provider = ""
+    for row in (r for g in parser.grids for r in g.rows):
+        if len(row) == 1:
+            provider = row[0].split(" · ")[0]
+            continue
+        if len(row) != 4:
+            continue
+        service, respondents, n, grade = row
         entries.append(
             {
                 "provider_id": provider,
                 "service_code": None if service == "Totaal" else service,
                 "service_name": service,
-                "respondent_type": respondent_type,
+                "respondent_type": types[respondents],
                 "n": int(n),
                 "mean_grade": dutch_number(grade),
             }

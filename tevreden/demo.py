@@ -207,7 +207,9 @@ async def _drive(
                 await asyncio.sleep(0.3)
             # Issue 7: close fieldwork and write the reports of every kind (tevreden/demo_reports.py).
             writing = progress.add_task("Reports written (draft, every kind)", total=None)
-            pdfs = await produce_reports(http, stack, STUDY_ID)
+            pdfs = await produce_reports(
+                http, stack, STUDY_ID, bow_provider_names={p.provider_id: p.name for p in panel}
+            )
             progress.update(writing, total=len(pdfs), completed=len(pdfs))
             console.print(
                 f"Study {callcentre.study_id}, {CALLCENTRE_PROVIDER} (email, letters, phone): net sample "

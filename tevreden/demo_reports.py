@@ -13,22 +13,47 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaProducer
 
 from shared.events import ScoresUpdated, encode_event
+from tevreden.panel import KINDS, PLACES
 from tevreden.sample_reports import study_payloads
 from tevreden.stack import LocalStack
 
 EXTRA_SCHEMES = {"uwv-reintegratie": 6, "uwv-jobcoach": 4, "staff-survey": 3}
+# Each demo study's display name, as its reports and the register print it.
+STUDY_NAMES = {
+    "bow": "Tevredenheidsonderzoek Blik op Werk 2026",
+    "uwv-reintegratie": "Klanttevredenheidsonderzoek UWV re-integratie 2026",
+    "uwv-jobcoach": "Klanttevredenheidsonderzoek UWV jobcoaching 2026",
+    "staff-survey": "Medewerkersonderzoek 2026",
+}
+
+
+def provider_names(provider_ids: list[str], seed: str) -> dict[str, str]:
+    """Real-looking organisation names for generated providers ("Perspectief Zwolle"), so the
+    demo's reports read as real ones."""
+    rng = random.Random(seed)
+    towns = list(PLACES)
+    rng.shuffle(towns)
+    return {
+        provider_id: f"{rng.choice(KINDS)} {towns[i % len(towns)]}"
+        for i, provider_id in enumerate(provider_ids)
+    }
 
 
 async def produce_reports(
-    http: httpx.AsyncClient, stack: LocalStack, bow_study: str, wait_seconds: float = 240
+    http: httpx.AsyncClient,
+    stack: LocalStack,
+    bow_study: str,
+    wait_seconds: float = 240,
+    bow_provider_names: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Close fieldwork for every demo study and wait until every draft is written; returns their PDFs."""
     extra = {scheme: study_payloads(scheme, providers=n, per_provider=200 if scheme == "staff-survey" else 40)
@@ -49,9 +74,15 @@ async def produce_reports(
     await _wait(lambda: _all_have_snapshots(http, base, wanted, admin), wait_seconds)
     summary = (await http.get(f"{base}/api/studies/{bow_study}/summary", headers=admin)).json()
     wanted[bow_study] = [row["provider_id"] for row in summary]
-    for study_id in wanted:
-        closed = await http.post(f"{base}/api/studies/{study_id}/fieldwork-closed",
-                                 json={"study_name": study_id, "review_days": 21}, headers=admin)  # fmt: skip
+    schemes = {bow_study: "bow"} | {ps[0].study_id: scheme for scheme, ps in extra.items()}
+    for study_id, providers in wanted.items():
+        names = (
+            dict(bow_provider_names or {}) if study_id == bow_study else provider_names(providers, study_id)
+        )
+        closing = {"study_name": STUDY_NAMES[schemes[study_id]], "review_days": 21, "provider_names": names}
+        closed = await http.post(
+            f"{base}/api/studies/{study_id}/fieldwork-closed", json=closing, headers=admin
+        )
         closed.raise_for_status()
     await _wait(lambda: _all_have_versions(http, base, wanted, admin), wait_seconds)
     pdfs = sorted(stack.report_dir.glob("*/*/v*/rapport.pdf"))

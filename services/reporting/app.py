@@ -27,6 +27,7 @@ def wire(ctx: ServiceContext) -> list[Loop]:
             service.publish_reports,
             report_dir=settings.report_dir,
             debounce_seconds=settings.report_debounce_seconds,
+            bureau=settings.bureau,
         ),
     )
 
@@ -38,7 +39,9 @@ def wire(ctx: ServiceContext) -> list[Loop]:
             while True:
                 try:
                     async with ctx.pool.acquire() as conn, conn.transaction():
-                        written = await service.produce_due_reports(conn, settings.report_dir, printer)
+                        written = await service.produce_due_reports(
+                            conn, settings.report_dir, printer, bureau=settings.bureau
+                        )
                 except Exception as exc:
                     log.error("report_lifecycle_failed", error=repr(exc))
                     written = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,13 +12,48 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.reporting.domain import Report, is_safe_id
-from services.reporting.model import Figure, RegisterEntry, ReportDocument, Table
+from services.reporting.model import Figure, RegisterPage, ReportDocument, Table, respondent_label
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,  # a misspelt field fails the batch instead of printing nothing
 )
+_FIGURE = re.compile(r"[\d\s.,%()n=+\-–—]*")  # digits, signs and "(n=12)": a figure, not words
+
+
+def text_columns(table: Table) -> set[int]:
+    """The columns (by index) whose every filled cell is words, not figures: set flush left."""
+    rows = [row for row in table.rows if len(row) > 1]
+    columns = range(1, len(table.columns))
+    return {i for i in columns if rows and not any(_is_figure(r[i]) for r in rows if i < len(r))}
+
+
+def _is_figure(cell: str) -> bool:
+    return bool(cell.strip()) and _FIGURE.fullmatch(cell) is not None
+
+
+def table_of_contents(doc: ReportDocument, *, pdf: bool) -> list[tuple[str, str, str]]:
+    """(anchor, number, title) of every section and subsection ("## 3.3 Contact met …") in
+    reading order; the print edition leaves the appendix out, as it leaves out the appendix."""
+    entries = []
+    for section in doc.sections:
+        if pdf and not section.number[:1].isdigit():
+            continue
+        entries.append((anchor(section.number), section.number, section.title))
+        for block in section.blocks:
+            if isinstance(block, str) and block.startswith("## "):
+                number, _, title = block[3:].partition(" ")
+                entries.append((anchor(number), number, title))
+    return entries
+
+
+def anchor(number: str) -> str:
+    """A heading's fragment id: "3.3" → "h-3-3"."""
+    return "h-" + re.sub(r"[^0-9A-Za-z]+", "-", number).strip("-")
+
+
+_templates.globals.update(text_columns=text_columns, table_of_contents=table_of_contents, anchor=anchor)
 
 
 def report_file(report_dir: Path, study_id: str, provider_id: str) -> Path:
@@ -154,5 +190,5 @@ def _write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def render_register(study_id: str, entries: Sequence[RegisterEntry]) -> str:
-    return _templates.get_template("register.html").render(study_id=study_id, entries=entries)
+def render_register(page: RegisterPage) -> str:
+    return _templates.get_template("register.html").render(page=page, respondent_label=respondent_label)

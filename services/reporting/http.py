@@ -184,8 +184,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
     @app.get("/register/{study_id}", response_class=HTMLResponse)
     async def register_html(study_id: SafeId) -> HTMLResponse:
         async with ctx.pool.acquire() as conn:
-            entries = await service.register(conn, study_id)
-        return HTMLResponse(documents.render_register(study_id, entries))
+            page = await service.register_page(conn, study_id)
+        return HTMLResponse(documents.render_register(page))
 
     return app
 

@@ -19,6 +19,7 @@ from services.reporting.domain import (
 )
 from services.reporting.model import (
     BUREAU,
+    COMMISSIONERS,
     RESPONDENT_LABELS,
     STATUS_TEXT,
     SUPPRESSED,
@@ -33,13 +34,16 @@ from services.reporting.model import (
     _find,
     _mean_of,
     _table,
+    bureau_place,
     disclosure_min,
     frequency_tables,
     hidden_units,
     mean_text,
     nl_date,
+    nl_weekday_date,
     pct,
     pct_text,
+    period_text,
     questionnaires_for,
     report_kind,
     unit_frequency_tables,
@@ -53,6 +57,7 @@ from shared.questionnaires import (
     Satisfaction5Question,
 )
 from shared.schemes import Scheme
+from shared.settings import Bureau
 
 Block = str | Table | Figure | Diagram
 
@@ -79,25 +84,25 @@ def _document(
     sections: list[Section],
     summary: SummaryPage | None = None,
 ) -> ReportDocument:
-    period = ""
-    if context.period is not None:
-        start, end = context.period
-        period = f"meetperiode: {nl_date(start)} tot en met {nl_date(end)}"
+    period = period_text(context.period)
     review = ""
     if context.status == "draft" and context.review_until is not None:
         review = (
             "Dit is een conceptrapport. U kunt tot en met "
             f"{nl_date(context.review_until)} reageren (hoor en wederhoor); uw reactie wordt bij het rapport bewaard."  # noqa: E501
         )
+    numbered = [s for s in sections if s.number.isdigit()]
+    appendix = [s for s in sections if not s.number.isdigit()]
     if context.provider_response:
-        sections = [
-            *sections,
+        numbered.append(
             Section(
-                str(len(sections) + 1),
+                str(len(numbered) + 1),
                 "Reactie van de dienstverlener (hoor en wederhoor)",
                 (context.provider_response,),
-            ),
-        ]
+            )
+        )
+    numbered.append(contact_section(str(len(numbered) + 1), context.bureau))
+    sections = [*numbered, *appendix]  # numbered without gaps; the appendix last (not in the PDF)
     return ReportDocument(
         kind=kind,  # type: ignore[arg-type]
         title=title,
@@ -115,6 +120,43 @@ def _document(
         sections=tuple(sections),
         provider_response=context.provider_response,
         review_text=review,
+        signature=f"Ondertekend namens {context.bureau.name}, lid van de VBO.",
+        bureau=context.bureau,
+        commissioner=COMMISSIONERS.get(kind, context.provider_name),
+        place_and_date=_place_and_date(context, payload),
+    )
+
+
+def _place_and_date(context: Context, payload: ScoresUpdatedPayload) -> str:
+    """The bureau's town and the day, no clock time: "Utrecht, vrijdag 21 februari 2020"."""
+    day = nl_weekday_date(context.issued_on or payload.as_of.date())
+    place = bureau_place(context.bureau)
+    return f"{place}, {day}" if place else day
+
+
+def contact_section(number: str, bureau: Bureau) -> Section:
+    """How a reader reaches the bureau's helpdesk: "Contactgegevens" (seed 000, chapter 5)."""
+    return Section(
+        number,
+        "Contactgegevens",
+        (
+            f"{bureau.name} heeft veel zorg besteed aan het beschermen van de anonimiteit van de "
+            "respondenten. Het is niet toegestaan om op basis van dit rapport respondenten te benaderen "
+            "over hun antwoorden.",
+            f"Voor vragen over dit onderzoek kunt u mailen of bellen met de helpdesk van {bureau.name}. In "
+            "de eerste drie weken na publicatie van het conceptrapport kunt u reageren (hoor en wederhoor).",
+            Table(
+                f"Helpdesk {bureau.name}",
+                ("Contact", "Gegevens"),
+                (
+                    ("E-mail", bureau.email),
+                    ("Telefoon", f"{bureau.phone} ({bureau.phone_hours})"),
+                    ("Postadres", bureau.postal_address),
+                    ("Website", bureau.website),
+                    ("Privacyverklaring", bureau.privacy_url),
+                ),
+            ),
+        ),
     )
 
 
@@ -305,10 +347,7 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
                 Table(
                     "Tabel 1.2 Diensten",
                     ("Dienst", "Benaming"),
-                    tuple(
-                        (f"dienst {s.code}", s.name + (" (bestaat niet meer)" if s.retired else ""))
-                        for s in scheme.services
-                    ),
+                    tuple((f"dienst {s.code}", s.name) for s in scheme.services if not s.retired),
                 ),
                 invitation_route(scheme, client_total, buyer_total),
                 _response_intro(client_total, buyer_total),
@@ -337,17 +376,6 @@ def bow_report(payload: ScoresUpdatedPayload, scheme: Scheme, context: Context) 
     sections.append(
         Section(
             "4", "Opdrachtgevers", tuple(_flatten(_chapter_sections(buyers, BOW_OPDRACHTGEVER_CHAPTER, name)))
-        )
-    )
-    sections.append(
-        Section(
-            "5",
-            "Contactgegevens",
-            (
-                f"{BUREAU} heeft veel zorg besteed aan het beschermen van de anonimiteit van de respondenten. Het is niet "  # noqa: E501
-                "toegestaan om op basis van dit rapport respondenten te benaderen over hun antwoorden.",
-                "In de eerste drie weken na publicatie van het conceptrapport kunt u reageren (hoor en wederhoor).",  # noqa: E501
-            ),
         )
     )
     appendix = frequency_tables(

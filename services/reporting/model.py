@@ -15,6 +15,7 @@ never shown here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +32,7 @@ from services.reporting.domain import (
 from shared.events import FrequencyTable, ScoresUpdatedPayload, UnitFigures
 from shared.questionnaires import Question, Questionnaire, load_questionnaire
 from shared.schemes import Scheme
+from shared.settings import Bureau, Settings
 
 ReportKind = Literal["bow", "uwv-reintegratie", "uwv-jobcoach", "staff-survey", "basic"]
 Status = Literal["live", "draft", "final"]
@@ -50,6 +52,26 @@ RESPONDENT_LABELS: Mapping[str, str] = {
 SUPPRESSED = "Niet getoond: te weinig respondenten om dit cijfer te tonen zonder dat herkenbaar wordt wie wat antwoordde."  # noqa: E501
 BUREAU = "Onderzoeksbureau Tevreden"
 DEFAULT_OWN_LABEL = "Uw organisatie"
+# Who commissions a scheme's study ("In opdracht van" on the title page); a study without a
+# known owner is commissioned by the provider itself.
+COMMISSIONERS: Mapping[str, str] = {
+    "bow": "Stichting Blik op Werk",
+    "uwv-reintegratie": "UWV",
+    "uwv-jobcoach": "UWV",
+}
+
+
+def default_bureau() -> Bureau:
+    """The bureau of the settings' defaults (a script or test that passes none); reads no
+    environment."""
+    return Settings.model_construct().bureau
+
+
+def bureau_place(bureau: Bureau) -> str:
+    """The bureau's town, from its postal address ("Postbus 1234, 3500 AB Utrecht" → "Utrecht"):
+    the place beside the date on the title page."""
+    found = re.search(r"\d{4}\s?[A-Z]{2}\s+(.+)$", bureau.postal_address.strip())
+    return found.group(1) if found else ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,8 @@ class Context:
     period: tuple[date, date] | None = None
     provider_response: str | None = None  # hoor en wederhoor, kept with the report
     review_until: date | None = None  # end of the three weeks for the provider's response
+    bureau: Bureau = field(default_factory=default_bureau)  # the contact section, the disclaimer
+    issued_on: date | None = None  # the title page's date; None: the snapshot's day
 
 
 @dataclass(frozen=True)
@@ -184,6 +208,9 @@ class ReportDocument:
     signature: str = f"Ondertekend namens {BUREAU}, lid van de VBO."
     footnote: str = "Aan de resultaten in dit onderzoek kunnen geen rechten worden ontleend."
     tables_for_export: tuple[Table, ...] = field(default_factory=tuple)
+    bureau: Bureau = field(default_factory=default_bureau)
+    commissioner: str = ""  # "In opdracht van …"
+    place_and_date: str = ""  # "Utrecht, vrijdag 21 februari 2020": no clock time
 
     def figures(self) -> tuple[Figure, ...]:
         return tuple(f for s in self.sections for f in s.figures())
@@ -236,6 +263,12 @@ def nl_date(day: date) -> str:
     return f"{day.day} {months[day.month - 1]} {day.year}"
 
 
+def nl_weekday_date(day: date) -> str:
+    """The title page's date, as in seed 000: "vrijdag 21 februari 2020"."""
+    days = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+    return f"{days[day.weekday()]} {nl_date(day)}"
+
+
 def pct(count: float, n: int) -> float | None:
     return 100 * count / n if n else None
 
@@ -278,6 +311,22 @@ def hidden_units(total: UnitFigures | None, units: Sequence[UnitFigures], min_n:
     )
     parts = [Cell(u.service_code, u.grade.n, not u.disclosable) for u in units]
     return {key for key in hidden_cells(total_cell, parts, min_n) if key is None or isinstance(key, str)}
+
+
+CAPTION_CHARS = 120  # a figure's title stays a line or two
+
+
+def section_caption(intro: str | None, title: str) -> str:
+    """A section's figure title: its intro when short (the question, "Hoe tevreden bent u over …?"),
+    else the question within a long intro ("Welk rapportcijfer geeft u aan onderstaande zaken?"),
+    else the section's title: never a paragraph of instructions."""
+    if not intro:
+        return title
+    if len(intro) <= CAPTION_CHARS:
+        return intro
+    questions = [s.strip() + "?" for s in intro.split("?")[:-1]]
+    sentence = questions[0].split(". ")[-1] if questions else ""
+    return sentence if 0 < len(sentence) <= CAPTION_CHARS else title
 
 
 def _labels(question: Question) -> dict[str, str]:
@@ -435,7 +484,7 @@ class FigureBuilder:
         if not questions or self.questionnaire is None:
             return None
         section = next((s for s in self.questionnaire.sections if s.id == section_id), None)
-        title = title or self.named(section.intro or section.title if section else section_id)
+        title = title or self.named(section_caption(section.intro, section.title) if section else section_id)
         if not self.shown:
             return self._suppressed(number, title)
         kind = questions[0].type
@@ -629,6 +678,39 @@ class RegisterEntry:
     n: int
     mean_grade: float
     mean_grade_text: str
+
+
+@dataclass(frozen=True)
+class RegisterProvider:
+    """One provider's published grades in the register, with the final report they come from."""
+
+    provider_name: str
+    report_url: str  # the final version's PDF ("" while none is written)
+    final_on: str  # the final report's date, "21 februari 2020"
+    entries: tuple[RegisterEntry, ...]
+
+
+@dataclass(frozen=True)
+class RegisterPage:
+    """The public register of one study: its name and period, the providers with their grades."""
+
+    study_id: str
+    study_name: str
+    period_text: str
+    providers: tuple[RegisterProvider, ...]
+
+
+def respondent_label(respondent_type: str) -> str:
+    """The respondent type in Dutch ("client" → "Cliënten")."""
+    return RESPONDENT_LABELS.get(respondent_type, respondent_type)
+
+
+def period_text(period: tuple[date, date] | None) -> str:
+    """The period in words, "meetperiode: 1 januari 2019 tot en met 31 december 2019"; "" without one."""
+    if period is None:
+        return ""
+    start, end = period
+    return f"meetperiode: {nl_date(start)} tot en met {nl_date(end)}"
 
 
 def register_entries(

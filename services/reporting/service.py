@@ -15,7 +15,17 @@ from pathlib import Path
 from services.reporting import documents, store
 from services.reporting.domain import Snapshot, newest_per_provider
 from services.reporting.kinds import build_document
-from services.reporting.model import Context, RegisterEntry, ReportDocument, register_entries
+from services.reporting.model import (
+    Context,
+    RegisterEntry,
+    RegisterPage,
+    RegisterProvider,
+    ReportDocument,
+    default_bureau,
+    nl_date,
+    period_text,
+    register_entries,
+)
 from services.reporting.pdf import PdfPrinter
 from shared.apikeys import ProviderKeys
 from shared.db import Connection
@@ -30,13 +40,18 @@ from shared.events import (
 )
 from shared.outbox import add_to_outbox
 from shared.schemes import find_scheme
+from shared.settings import Bureau
 
 # Providers' own keys: a provider reads and answers only its own reports.
 PROVIDER_KEYS = ProviderKeys("reporting")
 
 
 async def publish_reports(
-    conn: Connection, events: list[Event], report_dir: Path, debounce_seconds: float = 60.0
+    conn: Connection,
+    events: list[Event],
+    report_dir: Path,
+    debounce_seconds: float = 60.0,
+    bureau: Bureau | None = None,
 ) -> None:
     """``scores.updated``: report each provider's newest snapshot, unless a newer one is stored.
 
@@ -62,12 +77,13 @@ async def publish_reports(
     live = [s for s in newer if s.study_id not in closed]
     if not live:
         return
-    versions = await _write_reports(conn, [p for p in kept if p.study_id not in closed], report_dir)
+    open_studies = [p for p in kept if p.study_id not in closed]
+    versions = await _write_reports(conn, open_studies, report_dir, bureau or default_bureau())
     await add_to_outbox(conn, store.SCHEMA, _published(live, versions, updates))
 
 
 async def _write_reports(
-    conn: Connection, payloads: list[ScoresUpdatedPayload], report_dir: Path
+    conn: Connection, payloads: list[ScoresUpdatedPayload], report_dir: Path, bureau: Bureau
 ) -> dict[tuple[str, str], int]:
     """Bump each live report's version, then render and write the files; returns the versions."""
     paths = {
@@ -76,16 +92,16 @@ async def _write_reports(
     }
     versions = await store.next_report_versions(conn, paths)
     pages = [
-        (paths[(p.study_id, p.provider_id)], live_document(p, versions[(p.study_id, p.provider_id)]))
+        (paths[(p.study_id, p.provider_id)], live_document(p, versions[(p.study_id, p.provider_id)], bureau))
         for p in payloads
     ]
     await asyncio.to_thread(documents.write_documents, pages)  # rendering and file I/O off the event loop
     return versions
 
 
-def live_document(payload: ScoresUpdatedPayload, version: int) -> ReportDocument:
+def live_document(payload: ScoresUpdatedPayload, version: int, bureau: Bureau) -> ReportDocument:
     scheme = find_scheme(payload.scheme_id)
-    context = Context("live", version, payload.provider_id, payload.study_id)
+    context = Context("live", version, payload.provider_id, payload.study_id, bureau=bureau)
     return build_document(payload, scheme, context)
 
 
@@ -109,7 +125,7 @@ async def close_fieldwork(
 
 
 async def produce_due_reports(
-    conn: Connection, report_dir: Path, printer: PdfPrinter, limit: int = 20
+    conn: Connection, report_dir: Path, printer: PdfPrinter, limit: int = 20, bureau: Bureau | None = None
 ) -> int:
     """Write every due version (a draft, a final, a regeneration) as HTML, PDF, CSV and XLSX in
     its own folder, keep it, and publish ``reports.published``. Returns how many were written.
@@ -128,6 +144,7 @@ async def produce_due_reports(
             status=row["status"], version=version, provider_name=row["provider_name"] or row["provider_id"],
             study_name=row["study_name"], period=period, provider_response=row["provider_response"],
             review_until=row["review_until"].date() if row["status"] == "draft" else None,
+            bureau=bureau or default_bureau(),
         )  # fmt: skip
         versions.append(
             (folder / f"v{version}", build_document(payload, find_scheme(payload.scheme_id), context))
@@ -156,15 +173,30 @@ async def produce_due_reports(
 
 async def register(conn: Connection, study_id: str) -> list[RegisterEntry]:
     """The public register: eligible grades of final reports only."""
-    entries: list[RegisterEntry] = []
-    for row in await store.register_rows(conn, study_id):
+    page = await register_page(conn, study_id)
+    return [entry for provider in page.providers for entry in provider.entries]
+
+
+async def register_page(conn: Connection, study_id: str) -> RegisterPage:
+    """The public register as a page: the study's name and period, each provider once with its
+    published grades and a link to the final report they come from."""
+    rows = await store.register_rows(conn, study_id)
+    providers = []
+    for row in rows:
         if row["payload"] is None:
             continue
         payload = ScoresUpdatedPayload.model_validate_json(row["payload"])
-        entries += register_entries(
-            payload, find_scheme(payload.scheme_id), row["provider_name"] or row["provider_id"]
-        )
-    return entries
+        name = row["provider_name"] or row["provider_id"]
+        entries = register_entries(payload, find_scheme(payload.scheme_id), name)
+        if not entries:
+            continue
+        url = f"/reports/{study_id}/{row['provider_id']}/v{row['version']}.pdf" if row["version"] else ""
+        final_on = nl_date(row["created_at"].date()) if row["created_at"] else ""
+        providers.append(RegisterProvider(name, url, final_on, tuple(entries)))
+    first = rows[0] if rows else None
+    period = (first["period_start"], first["period_end"]) if first and first["period_start"] else None
+    study_name = first["study_name"] if first else study_id
+    return RegisterPage(study_id, study_name, period_text(period), tuple(providers))
 
 
 def _published(

@@ -333,11 +333,19 @@ async def register_rows(conn: Connection, study_id: str) -> list[dict[str, Any]]
     """Final reports of a study with their snapshot (the register shows only eligible grades)."""
     records = await conn.fetch(
         """
-        SELECT s.provider_id, s.payload::text AS payload, st.provider_names ->> s.provider_id AS provider_name
+        SELECT s.provider_id, s.payload::text AS payload,
+               st.provider_names ->> s.provider_id AS provider_name,
+               st.study_name, st.period_start, st.period_end, v.version, v.created_at
         FROM reporting.lifecycle AS l
         JOIN reporting.snapshots AS s USING (study_id, provider_id)
         JOIN reporting.studies AS st USING (study_id)
-        WHERE l.study_id = $1 AND l.status = 'final' ORDER BY s.provider_id
+        LEFT JOIN LATERAL (
+            SELECT version, created_at FROM reporting.versions
+            WHERE study_id = l.study_id AND provider_id = l.provider_id AND status = 'final'
+            ORDER BY version DESC LIMIT 1
+        ) AS v ON true
+        WHERE l.study_id = $1 AND l.status = 'final'
+        ORDER BY coalesce(st.provider_names ->> s.provider_id, s.provider_id), s.provider_id
         """,
         study_id,
     )

@@ -8,6 +8,7 @@ study counted by the real scoring domain. Each test uses its own study id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -273,6 +274,28 @@ async def test_the_register_shows_only_eligible_grades_of_final_reports(service:
     assert entries and {e["provider_id"] for e in entries} == {"P001"}
     assert all(e["n"] >= 1 and e["mean_grade_text"] for e in entries)
     assert "Pluswerk Re-integratie" in page and "Werkfit" not in page
+
+
+async def test_the_register_names_the_study_and_links_each_grade_to_its_final_report(
+    service: ServiceRuntime,
+) -> None:
+    study_id = f"bow-{uuid.uuid4().hex[:10]}"
+    await publish(service, snapshot(study_id, 0))
+    await eventually(lambda: _summary_count(service, study_id, 1))
+    await close_fieldwork(service, study_id, review_days=2 / 86400)
+    final = (await versions(service, study_id, "P001", count=2))[-1]
+
+    async with client(service) as http:
+        entries = (await http.get(f"/register/{study_id}.json")).json()
+        page = (await http.get(f"/register/{study_id}")).text
+
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.split("<body>")[1]).split())  # what a reader sees
+    assert "Blik op Werk 2026 · meetperiode: 1 januari 2025 tot en met 31 december 2025" in text
+    assert study_id not in text
+    assert "Cliënten" in text and " client " not in text
+    assert text.count("Pluswerk Re-integratie") == 1  # one heading over the provider's rows
+    link = f'href="/reports/{study_id}/P001/v{final["version"]}.pdf"'
+    assert page.count(link) == len(entries) > 0
 
 
 async def _summary_count(service: ServiceRuntime, study_id: str, count: int) -> bool:
