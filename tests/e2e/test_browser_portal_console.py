@@ -25,10 +25,10 @@ from services.scoring import app as scoring
 from shared.events import ScoresUpdated, ScoresUpdatedPayload, Topics, encode_event
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.browser import PHONE, shoot
+from tests.browser import PHONE, serious_violations, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
-from tests.portal import fresh_email, invite, portal_url, serious_violations, sign_in
+from tests.portal import fresh_email, invite, portal_url, sign_in
 from tests.portal_services import running, url_of
 from tevreden.sample_reports import study_payloads
 

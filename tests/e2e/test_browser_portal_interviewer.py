@@ -27,10 +27,10 @@ from shared.events import utc_now
 from shared.questionnaires import load_questionnaire
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.browser import PHONE, shoot
+from tests.browser import PHONE, serious_violations, shoot
 from tests.conftest import MakeSettings
 from tests.polling import eventually
-from tests.portal import fresh_email, invite, portal_url, serious_violations, sign_in
+from tests.portal import fresh_email, invite, portal_url, sign_in
 from tests.portal_services import running, url_of
 from tevreden.sample_reports import answers_for
 
