@@ -35,6 +35,7 @@ from services.portal.web import (
     not_found,
     redirect,
     render,
+    service_message,
     unavailable,
 )
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
@@ -364,15 +365,6 @@ def _safe_id(text: str) -> bool:
 
 def _typed(form: FormData) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-
-
-def service_message(response: Any, fallback: str) -> str:
-    """A service's refusal in Dutch (its ``detail``, Dutch before " / "), or ``fallback``."""
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        return fallback
-    return detail.split(" / ")[0] if isinstance(detail, str) and detail else fallback
 
 
 def study_body(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:

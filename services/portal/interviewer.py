@@ -18,7 +18,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from services.portal.console import service_message
 from services.portal.domain import Permission, User
 from services.portal.web import (
     AMSTERDAM,
@@ -33,6 +32,7 @@ from services.portal.web import (
     json_or_error,
     redirect,
     render,
+    service_message,
 )
 from shared.questionnaires import Questionnaire, parse_questionnaire
 
@@ -124,16 +124,18 @@ def router(portal: Portal) -> APIRouter:
             },
         )
         if response.status_code == 422:
-            problems = {p["question"]: p["problem_nl"] for p in response.json().get("errors", [])}
+            problems = answer_problems(response.json().get("detail", []))
             return await call_page(request, api, task_id, 422, values=answers, answer_errors=problems)
-        if response.status_code == 409:
+        if response.status_code in (403, 409, 410):
             return await call_page(
                 request,
                 api,
                 task_id,
-                409,
+                response.status_code,
                 values=answers,
-                refused="Deze persoon doet niet meer mee: het interview is niet opgeslagen.",
+                refused=service_message(
+                    response, "Deze persoon doet niet meer mee: het interview is niet opgeslagen."
+                ),
             )
         json_or_error(response, "responses")
         await record_outcome(api, task_id, user, "complete")
@@ -228,3 +230,14 @@ def is_chosen(value: object, option: object) -> bool:
 
 def _typed(form: FormData) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+def answer_problems(detail: Any) -> dict[str, str]:
+    """Per question, what is wrong in Dutch, from the interview API's validation list (``loc``
+    ``["body", "answers", question]``, the Dutch text in ``ctx.problem_nl``)."""
+    problems: dict[str, str] = {}
+    for item in detail if isinstance(detail, list) else []:
+        loc = item.get("loc", []) if isinstance(item, dict) else []
+        if len(loc) >= 3 and loc[1] == "answers":
+            problems[str(loc[2])] = str((item.get("ctx") or {}).get("problem_nl") or item.get("msg", ""))
+    return problems

@@ -34,6 +34,7 @@ from services.portal.web import (
     not_found,
     redirect,
     render,
+    service_message,
     unavailable,
 )
 
@@ -149,7 +150,7 @@ def router(portal: Portal) -> APIRouter:
             headers={"Content-Type": UPLOAD_TYPES[suffix]},
         )
         if response.status_code == 422:
-            refusal = _detail(response) or "Het bestand is in zijn geheel geweigerd."
+            refusal = service_message(response, "Het bestand is in zijn geheel geweigerd.")
             return await study_page(request, api, study_id, 422, errors={"bestand": refusal})
         receipt = json_or_error(response, "invitations")
         await audit(
@@ -288,14 +289,6 @@ async def _study(api: ServiceClient, study_id: str) -> dict[str, Any]:
     """The study as this provider sees it: 404 (as if it did not exist) when not enrolled."""
     found: dict[str, Any] = await api.get_json("invitations", f"/api/studies/{study_id}")
     return found
-
-
-def _detail(response: Any) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        return ""
-    return detail if isinstance(detail, str) else ""
 
 
 async def _fieldwork_status(api: ServiceClient, study_id: str) -> dict[str, Any] | None:

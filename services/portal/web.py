@@ -397,6 +397,18 @@ def unavailable(service: str) -> PageError:
     )
 
 
+def service_message(response: httpx.Response, fallback: str) -> str:
+    """A service's refusal in Dutch, or ``fallback``: its ``detail`` (Dutch before " / "), a
+    string, or the messages of a validation list (shared/http.py's error shape)."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return fallback
+    if isinstance(detail, list):
+        detail = " ".join(str(item.get("msg", "")) for item in detail if isinstance(item, dict)).strip()
+    return detail.split(" / ")[0] if isinstance(detail, str) and detail else fallback
+
+
 def json_or_error(response: httpx.Response, service: str) -> Any:
     """The JSON of a 2xx answer; else the error page that matches the service's refusal."""
     if response.is_success:
