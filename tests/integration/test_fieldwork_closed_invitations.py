@@ -120,11 +120,13 @@ class Study:
         return tasks
 
     async def close(self) -> None:
-        """What the reporting service publishes when the bureau closes the study's fieldwork."""
+        """What the reporting service publishes when the bureau closes the study's fieldwork;
+        returns once the invitations service has taken it in."""
         ctx = self.service.ctx
         assert ctx is not None
         event = FieldworkClosed(payload=FieldworkClosedPayload(study_id=self.study_id, closed_at=utc_now()))
         await ctx.broker.publish(encode_event(event), Topics.REPORTS_FIELDWORK_CLOSED, key=event.key.encode())
+        await eventually(self.is_closed)
 
     async def is_closed(self) -> bool:
         closed: bool = await self.fetchval(
@@ -155,7 +157,6 @@ async def test_closed_fieldwork_stops_the_reminders_and_the_calls_of_that_study_
 ) -> None:
     closed = await invited(service, infra)
     await closed.close()
-    await eventually(closed.is_closed)
     assert await closed.open_call_tasks() == 0
     assert closed.study_id not in {t["study_id"] for t in await closed.next_calls()}
     other = await invited(service, infra)
@@ -171,7 +172,6 @@ async def test_a_delivery_to_a_closed_study_is_refused_with_409(
 ) -> None:
     study = await invited(service, infra)
     await study.close()
-    await eventually(study.is_closed)
     response = await study.deliver("E2,Els,,0612345679,3\n")
     assert response.status_code == 409
     detail = response.json()["detail"]
@@ -187,7 +187,6 @@ async def test_an_extra_wave_for_a_closed_study_is_refused_with_409(
 ) -> None:
     study = await invited(service, infra)
     await study.close()
-    await eventually(study.is_closed)
     async with study.http as http:
         response = await http.post(
             f"/api/studies/{study.study_id}/extra-waves",
