@@ -30,6 +30,7 @@ def wire(ctx: ServiceContext) -> list[Loop]:
         InvitationIssued, InvitationUndeliverable, DeliveryChecked, InvitationApproached, InvitationOptedOut
     )
     ctx.consume(Topics.RESPONSES_SUBMITTED, service.stop_reminders)
+    ctx.consume(Topics.REPORTS_FIELDWORK_CLOSED, service.close_fieldwork)
     mailer = Mailer(ctx.settings)
 
     async def emails() -> int:

@@ -281,7 +281,7 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         who = caller.provider_id if not caller.is_admin else provider_id
         return [_enrolment_json(e) for e in await service.list_enrolments(ctx.pool, provider_id=who)]
 
-    @app.post("/api/studies/{study_id}/deliveries", status_code=201)
+    @app.post("/api/studies/{study_id}/deliveries", status_code=201, responses=CONFLICT)
     async def deliver_contacts(
         study_id: str,
         request: Request,
@@ -292,7 +292,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
         """Deliver contacts (aanlevering) as CSV or XLSX; the good rows are kept, the rest reported.
 
         Body: the file itself (``text/csv`` or the XLSX content type), or a multipart form with
-        the file in the field ``file``. 422 when the file as a whole is refused (a BSN column).
+        the file in the field ``file``. 422 when the file as a whole is refused (a BSN column);
+        409 once the study's fieldwork closed.
         """
         who = acting_provider(caller, provider_id)
         data, name = await _uploaded_file(request)
@@ -304,6 +305,8 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(422, str(exc)) from exc
         except service.NotFoundError as exc:
             raise HTTPException(404, f"onbekend onderzoek / unknown study: {study_id}") from exc
+        except service.ConflictError as exc:  # the study's fieldwork closed
+            raise HTTPException(409, str(exc)) from exc
         except Exception as exc:
             # Never let a traceback reach the log: its frames hold the file (personal data).
             log.error("delivery_failed", study_id=study_id, provider_id=who, error=type(exc).__name__)

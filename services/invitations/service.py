@@ -85,6 +85,7 @@ from shared.events import (
     DeliveryCheckedPayload,
     DeliveryCount,
     Event,
+    FieldworkClosed,
     InvitationApproached,
     InvitationApproachedPayload,
     InvitationIssued,
@@ -412,6 +413,7 @@ async def accept_delivery(
         enrolment = await store.get_enrolment(conn, study_id, provider_id) if study is not None else None
         if study is None or enrolment is None:
             raise UnknownStudyError(study_id)
+        await _refuse_when_closed(conn, study_id, "aanleveringen", "deliveries")
         rules = intake_rules(study, enrolment)
         with _no_values_in_errors():
             refs, pairs = delivery_keys(table, rules)  # refuses a BSN column or missing columns
@@ -1394,6 +1396,25 @@ async def stop_reminders(conn: Connection, events: list[Event]) -> None:
     await store.cancel_call_tasks(conn, ids)
 
 
+async def close_fieldwork(conn: Connection, events: list[Event]) -> None:
+    """``reports.fieldwork_closed``: the study's fieldwork is over, so nobody of it is approached
+    again: reminder timers, letters not yet in a wave and open call tasks stop at once, and no
+    delivery or extra wave is taken for it any more (docs/fieldwork.md)."""
+    closings = [(e.payload.study_id, e.payload.closed_at) for e in events if isinstance(e, FieldworkClosed)]
+    await store.close_studies(conn, closings)
+
+
+async def _refuse_when_closed(conn: Connection, study_id: str, what_nl: str, what_en: str) -> None:
+    """A ConflictError (409) when the study's fieldwork closed."""
+    closed_at = await store.fieldwork_closed_at(conn, study_id)
+    if closed_at is not None:
+        when = f"{closed_at:%Y-%m-%d %H:%M} UTC"
+        raise ConflictError(
+            f"Het veldwerk van {study_id} is gesloten op {when}: geen {what_nl} meer"
+            f" / fieldwork of {study_id} closed at {when}: no more {what_en}"
+        )
+
+
 # --- extra waves ---------------------------------------------------------------------------
 
 
@@ -1438,6 +1459,7 @@ async def extra_wave(
         study = await store.get_study(conn, study_id)
         if study is None:
             raise NotFoundError(study_id)
+        await _refuse_when_closed(conn, study_id, "extra rondes", "extra waves")
         enrolled = {e.provider_id for e in await store.list_enrolments(conn, study_id=study_id)}
         unknown = [p for p in providers if p not in enrolled]
         if unknown:

@@ -485,6 +485,10 @@ _CLAIM_COLUMNS = (
 )
 
 
+# A send in flight while the fieldwork closes may set its person's timer again: claims skip it.
+_STUDY_OPEN = "NOT EXISTS (SELECT 1 FROM invitations.closed_studies cs WHERE cs.study_id = i.study_id)"
+
+
 async def claim_due(conn: Connection, mode: str, limit: int) -> list[asyncpg.Record]:
     """Lock invitations whose next attempt in ``mode`` is due; other schedulers skip them."""
     return await conn.fetch(
@@ -492,6 +496,7 @@ async def claim_due(conn: Connection, mode: str, limit: int) -> list[asyncpg.Rec
         " FROM invitations.invitations i JOIN invitations.contacts c USING (contact_id)"
         " JOIN invitations.providers p ON p.provider_id = i.provider_id"
         " WHERE i.mode = $1 AND i.next_attempt_due_at <= now() AND i.status IN ('pending', 'sent')"
+        f" AND {_STUDY_OPEN}"
         " ORDER BY i.next_attempt_due_at LIMIT $2 FOR UPDATE OF i SKIP LOCKED",
         mode,
         limit,
@@ -632,6 +637,37 @@ async def opt_out(conn: Connection, invitation_id: uuid.UUID) -> asyncpg.Record 
     return row
 
 
+async def close_studies(conn: Connection, closings: Sequence[tuple[str, datetime]]) -> None:
+    """Remember that these studies' fieldwork closed (the first closing moment stays) and stop
+    every pending approach of theirs at once, as an opt-out does for one person: timers (emails,
+    letters not yet in a wave, calls not yet opened) and open call tasks."""
+    study_ids = [study_id for study_id, _ in closings]
+    await conn.execute(
+        "INSERT INTO invitations.closed_studies (study_id, closed_at)"
+        " SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT (study_id) DO NOTHING",
+        study_ids,
+        [closed_at for _, closed_at in closings],
+    )
+    await conn.execute(
+        "UPDATE invitations.invitations SET mode = NULL, next_attempt_due_at = NULL"
+        " WHERE study_id = ANY($1::text[]) AND next_attempt_due_at IS NOT NULL",
+        study_ids,
+    )
+    await conn.execute(
+        "UPDATE invitations.call_tasks SET state = 'cancelled', updated_at = now(), leased_until = NULL"
+        " WHERE study_id = ANY($1::text[]) AND state = 'open'",
+        study_ids,
+    )
+
+
+async def fieldwork_closed_at(conn: Connection, study_id: str) -> datetime | None:
+    """When the study's fieldwork closed; None while it is open."""
+    closed_at: datetime | None = await conn.fetchval(
+        "SELECT closed_at FROM invitations.closed_studies WHERE study_id = $1", study_id
+    )
+    return closed_at
+
+
 async def cancel_call_tasks(conn: Connection, invitation_ids: Sequence[uuid.UUID]) -> None:
     await conn.execute(
         "UPDATE invitations.call_tasks SET state = 'cancelled', updated_at = now(), leased_until = NULL"
@@ -754,6 +790,7 @@ async def candidate_calls(conn: Connection, limit: int) -> list[asyncpg.Record]:
         " JOIN invitations.providers p ON p.provider_id = t.provider_id"
         " WHERE t.state = 'open' AND coalesce(t.appointment_at, t.due_at) <= now()"
         "   AND (t.leased_until IS NULL OR t.leased_until < now())"
+        f"   AND {_STUDY_OPEN}"
         " ORDER BY t.appointment_at IS NULL, coalesce(t.appointment_at, t.due_at)"
         " LIMIT $1 FOR UPDATE OF t SKIP LOCKED",
         limit,
