@@ -7,7 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-VNU_JAR = Path(__file__).resolve().parent.parent / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+TOOLS = Path(__file__).resolve().parent.parent / ".tools"
+VNU_JAR = TOOLS / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 INSTALL = "npm install --no-save --prefix .tools vnu-jar@26.9.27"
 
 

@@ -49,7 +49,7 @@ async def _respondent_pages(service: ServiceRuntime, page: Page) -> dict[str, st
     await page.locator('input[name="recommend"][value="ja"]').check()
     pages["thanks"] = await _submit(page, 'button[value="next"]')
     for state in ("ask", "done", "invalid"):
-        pages[f"opt-out-{state}"] = opt_out_page(state, Settings().bureau, study="Klanttevredenheid", token="abc")
+        pages[f"opt-out-{state}"] = opt_out_page(state, Settings().bureau, study="Tevredenheid", token="abc")
     return pages
 
 
