@@ -1,6 +1,7 @@
 """Every respondent page type passes the Nu Html Checker with zero errors: the questionnaire's
 first page, a refused page, the thanks page, the unavailable page, the code page and the
-opt-out pages. The pages' HTML is taken as the service sends it, then checked in one run."""
+opt-out pages; so does the portal's sign-in page. The pages' HTML is taken as the service
+sends it, then checked in one run."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from playwright.async_api import Browser, Page
 from services.invitations.opt_out_page import opt_out_page
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from tests.e2e.test_browser_portal_signin import mailbox_dir, portal
 from tests.e2e.test_browser_respondent_pages import audio_dir, base_url, invite, service
 from tests.html_checker import html_errors, why_unavailable
+from tests.portal import portal_url
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(why_unavailable() is not None, reason=why_unavailable() or ""),
 ]
 
-__all__ = ["audio_dir", "service"]  # fixtures, shared with the respondent pages' tests
+__all__ = ["audio_dir", "mailbox_dir", "portal", "service"]  # fixtures shared with other e2e tests
 
 
 async def _goto(page: Page, url: str) -> str:
@@ -57,9 +60,21 @@ async def test_every_respondent_page_passes_the_nu_html_checker(
     service: ServiceRuntime, browser: Browser, tmp_path: Path
 ) -> None:
     page = await browser.new_page()
+    _assert_valid(await _respondent_pages(service, page), tmp_path)
+
+
+async def test_the_portals_sign_in_page_passes_the_nu_html_checker(
+    portal: ServiceRuntime, browser: Browser, tmp_path: Path
+) -> None:
+    page = await browser.new_page()
+    _assert_valid({"portal-sign-in": await _goto(page, portal_url(portal))}, tmp_path)
+
+
+def _assert_valid(pages: dict[str, str], folder: Path) -> None:
+    """One checker run over all pages; each error printed as file, line and message."""
     files = []
-    for name, html in (await _respondent_pages(service, page)).items():
-        file = tmp_path / f"{name}.html"
+    for name, html in pages.items():
+        file = folder / f"{name}.html"
         file.write_text(html, encoding="utf-8")
         files.append(file)
     errors = html_errors(files)
