@@ -312,6 +312,25 @@ def router(portal: Portal) -> APIRouter:
         message = f"Het veldwerk is gesloten. Conceptrapporten voor {drafts} dienstverleners worden gemaakt."
         return redirect(request, f"{HOME}/{study_id}", message)
 
+    @routes.post(HOME + "/{study_id}/rapport/{provider_id}/definitief", response_class=HTMLResponse)
+    async def publish(
+        request: Request,
+        study_id: SafeId,
+        provider_id: SafeId,
+        user: BureauUser,
+        form: CheckedForm,
+        api: Services,
+    ) -> Response:
+        """Make a provider's draft final now (once it has responded or its window has closed)."""
+        response = await api.request("POST", "reporting", f"/api/reports/{study_id}/{provider_id}/final")
+        if response.status_code == 409:
+            refusal = service_message(response, "De dienstverlener kan nog reageren.")
+            return await study_page(request, api, study_id, 409, errors={"rapporten": refusal})
+        json_or_error(response, "reporting")
+        await audit(request, user, "rapport_definitief", f"{study_id}/{provider_id}")
+        message = "Het rapport wordt definitief gemaakt en gepubliceerd in het register."
+        return redirect(request, f"{HOME}/{study_id}", message)
+
     @routes.get(HOME + "/{study_id}/rapport/{provider_id}/v{version}.{fmt}")
     async def report_file(
         request: Request,

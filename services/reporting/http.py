@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, StrictFloat
 from services.reporting import documents, service, store
 from shared.apikeys import same_key
 from shared.events import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
-from shared.http import CONFLICT, service_app
+from shared.http import CONFLICT, NOT_FOUND, service_app
 from shared.onbehalf import assertion_of, bureau_or_provider, key_or_role
 from shared.runtime import ServiceContext
 
@@ -120,6 +120,27 @@ def create_http_app(ctx: ServiceContext) -> FastAPI:
             )
         ctx.relay.wake()  # reports.fieldwork_closed: the responses service closes the links
         return {"study_id": study_id, "drafts_due": providers}
+
+    @app.post(
+        "/api/reports/{study_id}/{provider_id}/final",
+        dependencies=[Depends(require_admin)],
+        responses={**NOT_FOUND, **CONFLICT},
+    )
+    async def publish(study_id: SafeId, provider_id: SafeId) -> dict[str, str]:
+        """The bureau makes a provider's draft final now (definitief maken): allowed once the
+        provider has responded or its review window has closed; 409 while it may still respond;
+        an already final report stays as it is."""
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            outcome = await store.publish_now(conn, study_id, provider_id)
+        if outcome == "no_draft":
+            raise HTTPException(404, "geen conceptrapport / no draft report")
+        if outcome == "awaiting_response":
+            raise HTTPException(
+                409,
+                "de dienstverlener kan nog reageren: wacht op de reactie of het einde van de termijn"
+                " / the provider may still respond: wait for its response or the end of the window",
+            )
+        return {"status": outcome}
 
     @app.post("/api/reports/{study_id}/{provider_id}/response", responses=CONFLICT)
     async def provider_response(

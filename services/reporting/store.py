@@ -260,6 +260,29 @@ async def record_response(conn: Connection, study_id: str, provider_id: str, tex
     return "no_draft" if exists is None else "window_closed"
 
 
+async def publish_now(conn: Connection, study_id: str, provider_id: str) -> str:
+    """The bureau makes a draft final now, once the provider has responded (hoor en wederhoor is
+    done) or its window has closed: the window ends now and the report loop writes the final.
+    Returns 'publishing', 'final' (it was already), 'awaiting_response' or 'no_draft'."""
+    status = await conn.fetchval(
+        """
+        UPDATE reporting.lifecycle SET review_until = least(review_until, now())
+        WHERE study_id = $1 AND provider_id = $2 AND status = 'draft'
+          AND (responded_at IS NOT NULL OR review_until <= now())
+        RETURNING 'publishing'
+        """,
+        study_id, provider_id,
+    )  # fmt: skip
+    if status:
+        return "publishing"
+    current = await conn.fetchval(
+        "SELECT status FROM reporting.lifecycle WHERE study_id = $1 AND provider_id = $2",
+        study_id,
+        provider_id,
+    )
+    return {None: "no_draft", "final": "final"}.get(current, "awaiting_response")
+
+
 async def claim_due(conn: Connection, limit: int) -> list[dict[str, Any]]:
     """Reports due now (a draft whose window closed becomes final; a regeneration), locked for
     this transaction; their timers are cleared. Each row: the lifecycle, study and snapshot."""

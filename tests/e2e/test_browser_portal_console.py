@@ -236,9 +236,34 @@ async def test_the_bureau_closes_fieldwork_and_sees_each_providers_draft_and_rev
     assert document.status == 200 and (await document.body()).startswith(b"%PDF")
     assert "veldwerk gesloten" in await audit_actions(page, bureau)
 
+    await publish_after_the_response(page, bureau, provider_id)
     await page.goto(bureau.url(f"/{bureau.study_id}/register"))
     assert await page.locator("h1").inner_text() == "Openbaar register"
     assert await serious_violations(page) == []
+
+
+async def publish_after_the_response(page: Page, bureau: Bureau, provider_id: str) -> None:
+    """Definitief maken: refused while the provider may still respond, done once it has."""
+    publish = page.locator("#rapporten tr", has_text="Jobwijzer").get_by_role(
+        "button", name="Definitief maken"
+    )
+    await page.goto(bureau.url(f"/{bureau.study_id}"))
+    await publish.click()
+    assert "nog reageren" in await page.locator("main").inner_text()
+    async with httpx.AsyncClient(base_url=url_of(bureau.services["reporting"]), timeout=60) as http:
+        await http.post(
+            f"/api/reports/{bureau.study_id}/{provider_id}/response", json={"text": "Akkoord."}, headers=ADMIN
+        )
+    await page.goto(bureau.url(f"/{bureau.study_id}"))
+    await publish.click()
+    await page.wait_for_selector("text=Het rapport wordt definitief gemaakt")
+
+    async def final() -> bool:
+        await page.goto(bureau.url(f"/{bureau.study_id}"))
+        return "definitief" in await page.locator("#rapporten tr", has_text="Jobwijzer").inner_text()
+
+    await eventually(final, within=120)
+    assert "rapport definitief" in await audit_actions(page, bureau)
 
 
 async def test_the_dead_letter_topics_show_their_count_and_the_newest_events_error(

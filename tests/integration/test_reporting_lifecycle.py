@@ -159,6 +159,30 @@ async def test_a_provider_responds_to_its_draft_with_its_own_key_and_the_respons
     assert "Reactie van de dienstverlener" in html and "Wij herkennen ons in de uitkomsten." in html
 
 
+async def test_the_bureau_publishes_a_draft_once_the_provider_has_responded(service: ServiceRuntime) -> None:
+    study = await study_with_snapshots(service, 0)
+    own_key = await registered_provider(service, "P001")
+    await close_fieldwork(service, study)
+    await versions(service, study)
+
+    async with client(service) as http:
+        too_early = await http.post(f"/api/reports/{study}/P001/final", headers=ADMIN)
+        by_provider = await http.post(f"/api/reports/{study}/P001/final", headers=own_key)
+        await http.post(f"/api/reports/{study}/P001/response", json={"text": "Akkoord."}, headers=own_key)
+    await versions(service, study, count=2)  # the draft again, with the response
+    async with client(service) as http:
+        published = await http.post(f"/api/reports/{study}/P001/final", headers=ADMIN)
+    rows = await versions(service, study, count=3)
+    async with client(service) as http:
+        again = await http.post(f"/api/reports/{study}/P001/final", headers=ADMIN)
+
+    assert too_early.status_code == 409 and "nog reageren" in too_early.json()["detail"]
+    assert by_provider.status_code in (401, 403)
+    assert (published.status_code, published.json()["status"]) == (200, "publishing")
+    assert rows[-1]["status"] == "final"
+    assert (again.status_code, again.json()["status"]) == (200, "final")
+
+
 async def test_a_provider_cannot_see_or_answer_another_providers_report(service: ServiceRuntime) -> None:
     study = await study_with_snapshots(service, 0, 1)
     other_key = await registered_provider(service, "P002")
