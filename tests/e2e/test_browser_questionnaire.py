@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from services.responses import app as responses
 from services.responses import store
 from shared.events import InvitationIssued, InvitationIssuedPayload
 from shared.runtime import ServiceRuntime
 from shared.tokens import token_hash
 from tests.browser import PHONE, serious_violations, shoot
-from tests.conftest import MakeSettings
 from tests.polling import eventually
 from tests.seeds import ASPECTS
 
@@ -60,19 +58,6 @@ STAFF_ANSWERS: dict[str, Any] = {
     "boosters": ["intervisie", "minder_administratie", "bijscholing"],
     "remarks": "Meer tijd voor klanten <graag>",
 }
-
-
-@pytest.fixture(scope="module")
-def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield tmp_path_factory.mktemp("audio")
-
-
-@pytest.fixture(scope="module")
-async def service(module_settings: MakeSettings, audio_dir: Path) -> AsyncIterator[ServiceRuntime]:
-    runtime = responses.runtime(module_settings(audio_dir=audio_dir))
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
 
 
 async def link(service: ServiceRuntime, questionnaire_id: str) -> tuple[str, uuid.UUID]:

@@ -7,7 +7,6 @@ of each page at each width lands in ``test-artifacts/``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,9 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Locator, Page, ViewportSize
 
 from services.invitations.opt_out_page import OptOutState, opt_out_page
-from services.responses import app as responses
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from tests.browser import PHONE, shoot
-from tests.conftest import MakeSettings
 from tests.letter_invitations import issue
 from tests.polling import eventually
 
@@ -27,19 +24,6 @@ pytestmark = pytest.mark.e2e
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 WIDTHS = {"390": PHONE, "1280": DESKTOP}
-
-
-@pytest.fixture(scope="module")
-def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield tmp_path_factory.mktemp("audio")
-
-
-@pytest.fixture(scope="module")
-async def service(module_settings: MakeSettings, audio_dir: Path) -> AsyncIterator[ServiceRuntime]:
-    runtime = responses.runtime(module_settings(audio_dir=audio_dir))
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
 
 
 def base_url(service: ServiceRuntime) -> str:

@@ -14,7 +14,7 @@ from services.invitations.opt_out_page import opt_out_page
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from tests.e2e.test_browser_portal_signin import mailbox_dir, portal
-from tests.e2e.test_browser_respondent_pages import audio_dir, base_url, invite, service
+from tests.e2e.test_browser_respondent_pages import base_url, invite
 from tests.html_checker import html_errors, why_unavailable
 from tests.portal import portal_url
 
@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(why_unavailable() is not None, reason=why_unavailable() or ""),
 ]
 
-__all__ = ["audio_dir", "mailbox_dir", "portal", "service"]  # fixtures shared with other e2e tests
+__all__ = ["mailbox_dir", "portal"]  # fixtures shared with other e2e tests
 
 
 async def _goto(page: Page, url: str) -> str:
