@@ -33,6 +33,9 @@ from tevreden.stack import LocalStack, local_stack
 
 STUDY_ID = "bow-2026"
 LINK = re.compile(r"(http://\S+/q/[A-Za-z0-9_-]+)")
+# The neutral page for a link the responses service does not (yet) know.
+UNAVAILABLE = "Deze vragenlijst is niet beschikbaar"
+LINK_OPENS_WITHIN_SECONDS = 60.0
 FIELD = re.compile(r'<(?:input|textarea|select)[^>]*\bname="([^"]+)"')
 # The scheme gives each person their questionnaire (shared/config/schemes/bow.yaml): clients the
 # regular one (fig. 3.1–3.19 of the report), inburgeraars (dienst 11) theirs, opdrachtgevers
@@ -334,7 +337,7 @@ async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
     posts the answers to the questions on it (routing decides which pages come)."""
     questionnaire = QUESTIONNAIRES[_variant(person)]
     answers = person.answers(questionnaire)
-    page = await http.get(link)
+    page = await _open_link(http, link)
     for _ in range(len(questionnaire.questions) + 2):  # a page holds at least one question
         if page.status_code == 422:
             errors = re.findall(r'<span id="e-([^"]+)">([^<]*)</span>', page.text)
@@ -344,6 +347,21 @@ async def _answer(http: httpx.AsyncClient, link: str, person: Person) -> None:
             return
         page = await _submit_page(http, link, page.text, answers)
     raise AssertionError(f"the questionnaire at {link} did not end")
+
+
+async def _open_link(http: httpx.AsyncClient, link: str) -> httpx.Response:
+    """The questionnaire behind a new link, as a person who tries again a moment later would.
+
+    The email and the responses service's knowledge of its link travel separately (the
+    mailer and the ``invitations.issued`` consumer), so on a loaded machine the email can
+    arrive before the link opens: the neutral "niet beschikbaar" page then shows.
+    """
+    deadline = time.monotonic() + LINK_OPENS_WITHIN_SECONDS
+    while True:
+        page = await http.get(link)
+        if UNAVAILABLE not in page.text or time.monotonic() > deadline:
+            return page
+        await asyncio.sleep(0.5)
 
 
 async def _submit_page(
